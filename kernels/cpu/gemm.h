@@ -1,0 +1,17 @@
+// Matrix products through oneDNN's sgemm (see README, "Why oneDNN").
+#pragma once
+
+#include <cstdint>
+
+namespace ropewire::kernels::cpu {
+
+// C[m, n] = A[m, k] · W[n, k]ᵀ, or C += that when `accumulate`. W is a weight in the
+// [out_features, in_features] layout of torch.nn.Linear. Leading dimensions are row strides.
+void MatMulTransposedB(const float* a, int64_t lda, const float* w, int64_t ldw, float* c,
+                       int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate = false);
+
+// C[m, n] = A[m, k] · B[k, n] (+ C when `accumulate`).
+void MatMul(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+            int64_t m, int64_t n, int64_t k, bool accumulate = false);
+
+}  // namespace ropewire::kernels::cpu

@@ -1,0 +1,253 @@
+#include "kernels/cpu/paged_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/simd.h"
+
+namespace ropewire::kernels::cpu {
+namespace {
+
+// One unit of parallel work: a tile of consecutive query positions of one sequence, for all
+// query heads that share one KV head.
+struct WorkItem {
+  int seq;
+  int kv_head;
+  int first_query;  // index within the sequence's query rows
+  int num_queries;
+};
+
+// Per-thread scratch, reused across steps.
+struct Scratch {
+  std::vector<float> queries;  // [rows][head_dim], rotated and scaled
+  std::vector<float> acc;      // [rows][head_dim]
+  std::vector<float> row_max;  // [rows]
+  std::vector<float> row_sum;  // [rows]
+  std::vector<float> scores;   // [rows][block_size]
+  std::vector<float> keys;     // [block_size][head_dim], rotated
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+ROPEWIRE_SIMD_CLONES
+float Dot(const float* a, const float* b, int n) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// acc = acc * rescale + Σ_t p[t] * v[t]
+ROPEWIRE_SIMD_CLONES
+void RescaleAccumulate(float* acc, float rescale, const float* p, const float* values,
+                       int num_values, int head_dim) {
+  if (rescale != 1.0f) {
+#pragma omp simd
+    for (int d = 0; d < head_dim; ++d) acc[d] *= rescale;
+  }
+  for (int t = 0; t < num_values; ++t) {
+    const float w = p[t];
+    if (w == 0.0f) continue;
+    const float* v = values + int64_t(t) * head_dim;
+#pragma omp simd
+    for (int d = 0; d < head_dim; ++d) acc[d] += w * v[d];
+  }
+}
+
+class TileAttention {
+ public:
+  TileAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
+                const KvGeometry& geometry, const RaggedBatchView& batch,
+                const AttentionParams& params, float* out, int64_t out_stride)
+      : q_(q), q_stride_(q_stride), layer_(layer), geo_(geometry), batch_(batch),
+        params_(params), out_(out), out_stride_(out_stride),
+        group_(params.num_heads / params.num_kv_heads),
+        rope_(params.position && params.position->kind == PositionKind::kRope) {}
+
+  void Run(const WorkItem& item) {
+    const int d = params_.head_dim;
+    const int rows = item.num_queries * group_;
+    Scratch& s = ThreadScratch();
+    s.queries.resize(int64_t(rows) * d);
+    s.acc.assign(int64_t(rows) * d, 0.0f);
+    s.row_max.assign(rows, -std::numeric_limits<float>::infinity());
+    s.row_sum.assign(rows, 0.0f);
+    s.scores.resize(int64_t(rows) * geo_.block_size);
+    s.keys.resize(int64_t(geo_.block_size) * d);
+
+    const int query_len = batch_.QueryLen(item.seq);
+    const int kv_len = batch_.kv_len[item.seq];
+    const int first_cache_index = kv_len - query_len;  // cache index of query row 0
+    const int offset = batch_.position_offset[item.seq];
+    LoadQueries(item, first_cache_index, offset, s.queries.data());
+
+    // Keys visible to some row of this tile: [key_begin, key_end).
+    const int key_end = first_cache_index + item.first_query + item.num_queries;
+    int key_begin = 0;
+    if (params_.sliding_window > 0) {
+      key_begin = std::max(0, first_cache_index + item.first_query - params_.sliding_window + 1);
+    }
+    const int32_t* table = batch_.BlockTable(item.seq);
+    for (int block = key_begin / geo_.block_size; block * geo_.block_size < key_end; ++block) {
+      const int block_first = block * geo_.block_size;
+      const int lo = std::max(key_begin, block_first) - block_first;
+      const int hi = std::min(key_end, block_first + geo_.block_size) - block_first;
+      const int64_t page = int64_t(table[block]) * geo_.BlockStride() +
+                           int64_t(item.kv_head) * geo_.HeadStride();
+      const float* keys = LoadKeys(layer_.keys + page, block_first, lo, hi, offset, s.keys.data());
+      const float* values = layer_.values + page;
+      AttendBlock(item, first_cache_index, block_first, lo, hi, keys, values, s);
+    }
+    StoreOutputs(item, s);
+  }
+
+ private:
+  void LoadQueries(const WorkItem& item, int first_cache_index, int offset, float* dst) const {
+    const int d = params_.head_dim;
+    const int row0 = batch_.query_start[item.seq] + item.first_query;
+    for (int i = 0; i < item.num_queries; ++i) {
+      const float* q_row = q_ + int64_t(row0 + i) * q_stride_;
+      const int position = offset + first_cache_index + item.first_query + i;
+      for (int g = 0; g < group_; ++g) {
+        const int head = item.kv_head * group_ + g;
+        float* dst_row = dst + int64_t(i * group_ + g) * d;
+        const float* src = q_row + int64_t(head) * d;
+        if (rope_) {
+          ApplyRope(params_.position->rope, params_.rope_table->Cos(position),
+                    params_.rope_table->Sin(position), src, dst_row, d);
+        } else {
+          std::memcpy(dst_row, src, sizeof(float) * d);
+        }
+        for (int c = 0; c < d; ++c) dst_row[c] *= params_.softmax_scale;
+      }
+    }
+  }
+
+  // Returns keys [lo, hi) of a block, rotated by position when the model uses RoPE; the
+  // returned pointer is indexed from the block's slot 0.
+  const float* LoadKeys(const float* page_keys, int block_first, int lo, int hi, int offset,
+                        float* rotated) const {
+    if (!rope_) return page_keys;
+    const int d = params_.head_dim;
+    for (int t = lo; t < hi; ++t) {
+      const int position = offset + block_first + t;
+      ApplyRope(params_.position->rope, params_.rope_table->Cos(position),
+                params_.rope_table->Sin(position), page_keys + int64_t(t) * d,
+                rotated + int64_t(t) * d, d);
+    }
+    return rotated;
+  }
+
+  void AttendBlock(const WorkItem& item, int first_cache_index, int block_first, int lo, int hi,
+                   const float* keys, const float* values, Scratch& s) const {
+    const int d = params_.head_dim;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (int i = 0; i < item.num_queries; ++i) {
+      const int query_index = first_cache_index + item.first_query + i;
+      // Keys this query sees within [lo, hi).
+      const int t_end = std::min(hi, query_index + 1 - block_first);
+      int t_begin = lo;
+      if (params_.sliding_window > 0) {
+        t_begin = std::max(lo, query_index - params_.sliding_window + 1 - block_first);
+      }
+      if (t_end <= t_begin) continue;
+      for (int g = 0; g < group_; ++g) {
+        const int row = i * group_ + g;
+        const float* qrow = s.queries.data() + int64_t(row) * d;
+        float* p = s.scores.data() + int64_t(row) * geo_.block_size;
+        float block_max = neg_inf;
+        for (int t = t_begin; t < t_end; ++t) {
+          p[t] = Dot(qrow, keys + int64_t(t) * d, d);
+          block_max = std::max(block_max, p[t]);
+        }
+        const float new_max = std::max(s.row_max[row], block_max);
+        const float rescale = std::exp(s.row_max[row] - new_max);
+        float block_sum = 0.0f;
+        for (int t = t_begin; t < t_end; ++t) {
+          p[t] = std::exp(p[t] - new_max);
+          block_sum += p[t];
+        }
+        s.row_sum[row] = s.row_sum[row] * rescale + block_sum;
+        s.row_max[row] = new_max;
+        RescaleAccumulate(s.acc.data() + int64_t(row) * d, rescale, p + t_begin,
+                          values + int64_t(t_begin) * d, t_end - t_begin, d);
+      }
+    }
+  }
+
+  void StoreOutputs(const WorkItem& item, const Scratch& s) const {
+    const int d = params_.head_dim;
+    const int row0 = batch_.query_start[item.seq] + item.first_query;
+    for (int i = 0; i < item.num_queries; ++i) {
+      float* out_row = out_ + int64_t(row0 + i) * out_stride_;
+      for (int g = 0; g < group_; ++g) {
+        const int row = i * group_ + g;
+        const int head = item.kv_head * group_ + g;
+        const float inv = s.row_sum[row] > 0.0f ? 1.0f / s.row_sum[row] : 0.0f;
+        const float* acc = s.acc.data() + int64_t(row) * d;
+        float* dst = out_row + int64_t(head) * d;
+        for (int c = 0; c < d; ++c) dst[c] = acc[c] * inv;
+      }
+    }
+  }
+
+  const float* q_;
+  int64_t q_stride_;
+  KvLayerView<const float> layer_;
+  const KvGeometry& geo_;
+  const RaggedBatchView& batch_;
+  const AttentionParams& params_;
+  float* out_;
+  int64_t out_stride_;
+  int group_;
+  bool rope_;
+};
+
+// Query positions per work item: enough rows to amortise rotating each key block, few enough
+// that prefill of one sequence still splits across threads.
+int QueryTileSize(int group) { return std::max(1, 32 / std::max(1, group)); }
+
+}  // namespace
+
+void WriteKv(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+             const int32_t* slots, int64_t rows, const KvGeometry& geometry,
+             KvLayerView<float> layer) {
+  const int d = geometry.head_dim;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t block = slots[r] / geometry.block_size;
+    const int64_t offset = slots[r] % geometry.block_size;
+    for (int h = 0; h < geometry.num_kv_heads; ++h) {
+      const int64_t dst = block * geometry.BlockStride() + h * geometry.HeadStride() + offset * d;
+      std::memcpy(layer.keys + dst, k + r * k_stride + int64_t(h) * d, sizeof(float) * d);
+      std::memcpy(layer.values + dst, v + r * v_stride + int64_t(h) * d, sizeof(float) * d);
+    }
+  }
+}
+
+void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
+                    const KvGeometry& geometry, const RaggedBatchView& batch,
+                    const AttentionParams& params, float* out, int64_t out_stride) {
+  const int group = params.num_heads / params.num_kv_heads;
+  const int tile = QueryTileSize(group);
+  std::vector<WorkItem> items;
+  for (int s = 0; s < batch.num_seqs; ++s) {
+    const int query_len = batch.QueryLen(s);
+    for (int first = 0; first < query_len; first += tile) {
+      for (int h = 0; h < params.num_kv_heads; ++h) {
+        items.push_back({s, h, first, std::min(tile, query_len - first)});
+      }
+    }
+  }
+  TileAttention attention(q, q_stride, layer, geometry, batch, params, out, out_stride);
+  const int64_t num_items = static_cast<int64_t>(items.size());
+#pragma omp parallel for schedule(dynamic, 1) if (num_items > 1)
+  for (int64_t i = 0; i < num_items; ++i) attention.Run(items[i]);
+}
+
+}  // namespace ropewire::kernels::cpu
