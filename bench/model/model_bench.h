@@ -1,0 +1,59 @@
+// Single-stream decode and whole-prompt prefill on a loaded ModelRunner, with the byte and FLOP
+// accounting that turns their times into fractions of the machine's bandwidth and FMA peak.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bench/model/random_llama.h"
+#include "model/model_runner.h"
+
+namespace ropewire::bench {
+
+// Bytes one decode step must read from memory at the least: every weight it multiplies by (all
+// projections and lm_head), the norm scales, one embedding row, and the K and V of every cached
+// position in every layer.
+struct DecodeTraffic {
+  int64_t weight_bytes = 0;
+  int64_t kv_bytes = 0;  // averaged over the decode steps of a run
+  int64_t total() const { return weight_bytes + kv_bytes; }
+};
+DecodeTraffic DecodeBytesPerToken(const LlamaShape& shape, double mean_kv_len);
+
+// FLOPs of one prefill step over `tokens` tokens of a fresh sequence with logits for its last
+// token: 2 per multiply-add in the projections (all rows) and lm_head (one row), plus causal
+// attention (Q·Kᵀ and P·V over the visible keys of every query).
+struct PrefillFlops {
+  double matmul = 0.0;
+  double attention = 0.0;
+  double total() const { return matmul + attention; }
+};
+PrefillFlops PrefillFlopCount(const LlamaShape& shape, int64_t tokens);
+
+class ModelBench {
+ public:
+  // Loads the model in `dir` with `threads` CPU threads and a KV cache sized for one sequence of
+  // `max_tokens` tokens.
+  static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir, int threads,
+                                                          int max_tokens);
+
+  // Prefills a random prompt of `prompt_len` tokens (untimed), then times `steps` greedy decode
+  // steps, each one token through the model plus the argmax. Returns tokens per second.
+  absl::StatusOr<double> DecodeRun(int prompt_len, int steps, uint64_t seed);
+
+  // Times one step over a random prompt of `tokens` tokens starting at position 0, with logits
+  // for its last token. Returns seconds.
+  absl::StatusOr<double> PrefillRun(int tokens, uint64_t seed);
+
+ private:
+  explicit ModelBench(std::unique_ptr<model::ModelRunner> runner) : runner_(std::move(runner)) {}
+  std::vector<int32_t> RandomTokens(int count, uint64_t seed) const;
+
+  std::unique_ptr<model::ModelRunner> runner_;
+  std::vector<int32_t> blocks_;  // the one sequence's block table: 0..n-1
+  std::vector<float> logits_;
+};
+
+}  // namespace ropewire::bench
