@@ -1,0 +1,349 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+
+namespace ropewire::scheduler {
+
+int SchedulerOutput::NumSamples() const {
+  int n = 0;
+  for (const auto& s : scheduled) n += s.samples ? 1 : 0;
+  return n;
+}
+
+// Working state of one Plan() call.
+struct Scheduler::PlanState {
+  explicit PlanState(const BlockManager& blocks) : preview(blocks) {}
+  BlockManager::Preview preview;
+  SchedulerOutput out;
+  int token_budget = 0;
+  int seq_budget = 0;
+  std::unordered_set<int64_t> preempted;
+  std::unordered_set<int64_t> scheduled;
+};
+
+Scheduler::Scheduler(const SchedulerConfig& config, int num_blocks, int block_size)
+    : config_(config), block_size_(block_size),
+      blocks_(num_blocks, block_size, config.enable_prefix_caching && !config.static_batching) {}
+
+absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed) {
+  const int prompt = static_cast<int>(request.prompt.size());
+  if (prompt == 0) return absl::InvalidArgumentError("prompt must hold at least one token");
+  if (request.max_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
+  }
+  const int64_t total = int64_t(prompt) + request.max_tokens;
+  if (total > config_.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt (", prompt, " tokens) + max_tokens (", request.max_tokens, ") = ", total,
+        " exceeds the maximum model length of ", config_.max_model_len));
+  }
+  const int reserve = config_.static_batching ? config_.max_model_len : static_cast<int>(total);
+  if (BlocksFor(reserve) > blocks_.num_blocks()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "request needs ", BlocksFor(reserve), " KV blocks of ", block_size_,
+        " tokens but the whole cache has ", blocks_.num_blocks(), "; it can never fit"));
+  }
+  if (NumWaiting() >= config_.max_waiting) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the queue is full (", config_.max_waiting, " waiting requests)"));
+  }
+  auto seq = std::make_unique<Sequence>();
+  seq->id = next_id_++;
+  seq->arrival = next_arrival_++;
+  seq->request = std::move(request);
+  seq->seed = seed;
+  UpdateHashes(*seq);
+  const int64_t id = seq->id;
+  waiting_.emplace(seq->arrival, id);
+  sequences_.emplace(id, std::move(seq));
+  return id;
+}
+
+const Sequence* Scheduler::Get(int64_t seq_id) const {
+  auto it = sequences_.find(seq_id);
+  return it == sequences_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan
+
+void Scheduler::Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t> blocks,
+                         int cache_start, int num_tokens, bool admitted, int cached_tokens) const {
+  ScheduledSequence entry;
+  entry.seq_id = seq.id;
+  entry.cache_start = cache_start;
+  entry.num_tokens = num_tokens;
+  entry.samples = cache_start + num_tokens == seq.NumTokens();
+  entry.admitted = admitted;
+  entry.cached_tokens = cached_tokens;
+  std::vector<int32_t> tokens(num_tokens);
+  for (int i = 0; i < num_tokens; ++i) tokens[i] = seq.TokenAt(cache_start + i);
+  s.out.plan.AddSequence(seq.id, tokens, cache_start, seq.position_offset, blocks, entry.samples);
+  entry.blocks = std::move(blocks);
+  s.out.scheduled.push_back(std::move(entry));
+  s.token_budget -= num_tokens;
+  s.scheduled.insert(seq.id);
+}
+
+void Scheduler::PlanDecodes(PlanState& s) const {
+  for (const auto& [order, id] : running_) {
+    const Sequence& seq = *sequences_.at(id);
+    if (s.preempted.count(id) || seq.NumUncomputed() != 1) continue;
+    if (s.token_budget <= 0) break;
+    std::vector<int32_t> table = seq.blocks;
+    const int need = BlocksFor(seq.num_computed + 1) - static_cast<int>(table.size());
+    // Free blocks by preempting the most recently admitted running sequences.
+    while (s.preview.Available() < need) {
+      auto victim = running_.rbegin();
+      while (victim != running_.rend() && s.preempted.count(victim->second)) ++victim;
+      const int64_t victim_id = victim->second;
+      const Sequence& v = *sequences_.at(victim_id);
+      for (auto b = v.blocks.rbegin(); b != v.blocks.rend(); ++b) {
+        s.preview.Release(*b);
+        s.out.block_ops.push_back({BlockOp::Kind::kRelease, *b});
+      }
+      s.preempted.insert(victim_id);
+      s.out.preempted.push_back(victim_id);
+      if (victim_id == id) break;
+    }
+    if (s.preempted.count(id)) break;  // it preempted itself: everything newer is gone too
+    for (int i = 0; i < need; ++i) {
+      table.push_back(s.preview.Allocate());
+      s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+    }
+    Schedule(s, seq, std::move(table), seq.num_computed, 1, false, 0);
+  }
+}
+
+void Scheduler::PlanRunningPrefills(PlanState& s) const {
+  for (const auto& [order, id] : running_) {
+    const Sequence& seq = *sequences_.at(id);
+    if (s.preempted.count(id) || s.scheduled.count(id) || seq.NumUncomputed() <= 1) continue;
+    if (s.token_budget <= 0) break;
+    std::vector<int32_t> table = seq.blocks;
+    const int fit = (static_cast<int>(table.size()) + s.preview.Available()) * block_size_ - seq.num_computed;
+    const int n = std::min({seq.NumUncomputed(), s.token_budget, fit});
+    if (n <= 0) continue;
+    for (int need = BlocksFor(seq.num_computed + n) - static_cast<int>(table.size()); need > 0; --need) {
+      table.push_back(s.preview.Allocate());
+      s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+    }
+    Schedule(s, seq, std::move(table), seq.num_computed, n, false, 0);
+  }
+}
+
+bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
+  // Longest cached prefix of whole blocks, always leaving the last token to compute.
+  std::vector<int32_t> hits;
+  const int max_hits = (seq.NumTokens() - 1) / block_size_;
+  for (int i = 0; i < max_hits && i < static_cast<int>(seq.block_hashes.size()); ++i) {
+    const uint64_t parent = i == 0 ? 0 : seq.block_hashes[i - 1];
+    std::vector<int32_t> tokens(block_size_);
+    for (int t = 0; t < block_size_; ++t) tokens[t] = seq.TokenAt(i * block_size_ + t);
+    const int32_t block = blocks_.LookupCached(seq.block_hashes[i], parent, tokens.data());
+    if (block < 0 || s.preview.Evicted(block)) break;
+    hits.push_back(block);
+  }
+  int hits_from_free = 0;
+  for (int32_t b : hits) hits_from_free += s.preview.RefCount(b) == 0 ? 1 : 0;
+  const int cached = static_cast<int>(hits.size()) * block_size_;
+  const int n = std::min(seq.NumTokens() - cached, s.token_budget);
+  const int reserve = config_.static_batching ? config_.max_model_len : cached + n;
+  const int new_blocks = BlocksFor(reserve) - static_cast<int>(hits.size());
+  if (n <= 0 || s.preview.Available() - hits_from_free < new_blocks) return false;
+
+  std::vector<int32_t> table;
+  for (int32_t b : hits) {
+    s.preview.Take(b);
+    s.out.block_ops.push_back({BlockOp::Kind::kTake, b});
+    table.push_back(b);
+  }
+  for (int i = 0; i < new_blocks; ++i) {
+    table.push_back(s.preview.Allocate());
+    s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+  }
+  Schedule(s, seq, std::move(table), cached, n, true, cached);
+  return true;
+}
+
+void Scheduler::PlanAdmissions(PlanState& s) const {
+  // Admitting while preempting would only thrash; and a static batch admits only when empty.
+  if (!s.preempted.empty()) return;
+  if (config_.static_batching && !running_.empty()) return;
+  int running = NumRunning();
+  for (const auto& [arrival, id] : waiting_) {
+    if (running >= config_.max_num_seqs || s.token_budget <= 0) break;
+    if (!TryAdmit(s, *sequences_.at(id))) break;  // first come, first served: no overtaking
+    ++running;
+  }
+}
+
+SchedulerOutput Scheduler::Plan() const {
+  PlanState s(blocks_);
+  s.token_budget = config_.max_num_batched_tokens;
+  PlanDecodes(s);
+  PlanRunningPrefills(s);
+  PlanAdmissions(s);
+  s.out.plan.Finalize();
+  return std::move(s.out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit
+
+void Scheduler::UpdateHashes(Sequence& seq) {
+  if (!blocks_.prefix_caching()) return;
+  const int full = seq.NumTokens() / block_size_;
+  std::vector<int32_t> tokens(block_size_);
+  while (static_cast<int>(seq.block_hashes.size()) < full) {
+    const int i = static_cast<int>(seq.block_hashes.size());
+    for (int t = 0; t < block_size_; ++t) tokens[t] = seq.TokenAt(i * block_size_ + t);
+    const uint64_t parent = i == 0 ? 0 : seq.block_hashes[i - 1];
+    seq.block_hashes.push_back(BlockManager::ChainHash(parent, tokens.data(), block_size_));
+  }
+}
+
+void Scheduler::RegisterComputedBlocks(Sequence& seq) {
+  if (!blocks_.prefix_caching()) return;
+  const int computed_full = std::min<int>(seq.num_computed / block_size_, seq.block_hashes.size());
+  std::vector<int32_t> tokens(block_size_);
+  for (int i = seq.num_registered_blocks; i < computed_full; ++i) {
+    for (int t = 0; t < block_size_; ++t) tokens[t] = seq.TokenAt(i * block_size_ + t);
+    const uint64_t parent = i == 0 ? 0 : seq.block_hashes[i - 1];
+    blocks_.RegisterFull(seq.blocks[i], seq.block_hashes[i], parent, tokens.data());
+  }
+  seq.num_registered_blocks = std::max(seq.num_registered_blocks, computed_full);
+}
+
+FinishReason Scheduler::StopReason(const Sequence& seq) const {
+  const int32_t last = seq.output.back();
+  const auto& stops = seq.request.stop_token_ids;
+  if (std::find(stops.begin(), stops.end(), last) != stops.end()) return FinishReason::kStopToken;
+  if (!seq.request.ignore_eos) {
+    const auto& eos = config_.eos_token_ids;
+    if (std::find(eos.begin(), eos.end(), last) != eos.end()) return FinishReason::kStopToken;
+  }
+  if (static_cast<int>(seq.output.size()) >= seq.request.max_tokens) return FinishReason::kLength;
+  if (seq.NumTokens() >= config_.max_model_len) return FinishReason::kLength;
+  return FinishReason::kNone;
+}
+
+void Scheduler::ReleaseSequence(Sequence& seq) {
+  if (config_.static_batching && seq.state == SequenceState::kRunning) {
+    // A static batch keeps its reservation until the whole batch is done.
+    batch_held_blocks_.insert(batch_held_blocks_.end(), seq.blocks.begin(), seq.blocks.end());
+  } else {
+    for (auto b = seq.blocks.rbegin(); b != seq.blocks.rend(); ++b) blocks_.Release(*b);
+  }
+  seq.blocks.clear();
+}
+
+void Scheduler::Remove(int64_t seq_id) {
+  Sequence& seq = *sequences_.at(seq_id);
+  if (seq.admitted >= 0) running_.erase(seq.admitted);
+  waiting_.erase(seq.arrival);
+  sequences_.erase(seq_id);
+  if (config_.static_batching && running_.empty()) {
+    for (int32_t b : batch_held_blocks_) blocks_.Release(b);
+    batch_held_blocks_.clear();
+  }
+}
+
+std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
+                                              const std::vector<model::SampledToken>& samples) {
+  for (const BlockOp& op : output.block_ops) blocks_.Apply(op);
+  for (int64_t id : output.preempted) {
+    Sequence& seq = *sequences_.at(id);
+    running_.erase(seq.admitted);
+    seq.admitted = -1;
+    seq.blocks.clear();  // released by the replayed block ops
+    seq.num_computed = 0;
+    seq.num_registered_blocks = 0;
+    seq.state = SequenceState::kPreempted;
+    ++seq.num_preemptions;
+    waiting_.emplace(seq.arrival, id);
+  }
+  std::vector<SequenceUpdate> updates;
+  size_t next_sample = 0;
+  for (const ScheduledSequence& entry : output.scheduled) {
+    Sequence& seq = *sequences_.at(entry.seq_id);
+    if (entry.admitted) {
+      waiting_.erase(seq.arrival);
+      seq.admitted = next_admission_++;
+      running_.emplace(seq.admitted, seq.id);
+      seq.state = SequenceState::kRunning;
+      seq.num_computed = entry.cache_start;
+      seq.num_cached_prompt_tokens = entry.cached_tokens;
+      prefix_hit_tokens_ += entry.cached_tokens;
+      prompt_tokens_admitted_ += static_cast<int64_t>(seq.request.prompt.size());
+    }
+    seq.blocks = entry.blocks;
+    seq.num_computed = entry.cache_start + entry.num_tokens;
+    RegisterComputedBlocks(seq);
+    if (!entry.samples) continue;
+    SequenceUpdate update;
+    update.seq_id = seq.id;
+    update.new_tokens.push_back(samples.at(next_sample++));
+    seq.output.push_back(update.new_tokens.back().token);
+    UpdateHashes(seq);
+    update.reason = StopReason(seq);
+    if (update.reason != FinishReason::kNone) {
+      update.finished = true;
+      seq.finish_reason = update.reason;
+      ReleaseSequence(seq);
+      seq.state = SequenceState::kFinished;
+      Remove(seq.id);
+    }
+    updates.push_back(std::move(update));
+  }
+  return updates;
+}
+
+std::optional<SequenceUpdate> Scheduler::Finish(int64_t seq_id, FinishReason reason) {
+  auto it = sequences_.find(seq_id);
+  if (it == sequences_.end()) return std::nullopt;
+  Sequence& seq = *it->second;
+  ReleaseSequence(seq);
+  seq.state = SequenceState::kFinished;
+  seq.finish_reason = reason;
+  Remove(seq_id);
+  SequenceUpdate update;
+  update.seq_id = seq_id;
+  update.finished = true;
+  update.reason = reason;
+  return update;
+}
+
+std::vector<SequenceUpdate> Scheduler::ExpireDeadlines(Clock::time_point now) {
+  std::vector<int64_t> expired;
+  for (const auto& [id, seq] : sequences_) {
+    if (seq->request.deadline && *seq->request.deadline <= now) expired.push_back(id);
+  }
+  std::vector<SequenceUpdate> updates;
+  for (int64_t id : expired) updates.push_back(*Finish(id, FinishReason::kDeadline));
+  return updates;
+}
+
+absl::Status Scheduler::CheckInvariants() const {
+  std::vector<const std::vector<int32_t>*> tables;
+  for (const auto& [id, seq] : sequences_) {
+    tables.push_back(&seq->blocks);
+    const bool running = seq->state == SequenceState::kRunning;
+    if (running != (seq->admitted >= 0 && running_.count(seq->admitted))) {
+      return absl::InternalError(absl::StrCat("sequence ", id, " running state disagrees"));
+    }
+    if (!running && !seq->blocks.empty()) {
+      return absl::InternalError(absl::StrCat("sequence ", id, " holds blocks while not running"));
+    }
+    if (running && static_cast<int>(seq->blocks.size()) < BlocksFor(seq->num_computed)) {
+      return absl::InternalError(absl::StrCat("sequence ", id, " has fewer blocks than tokens"));
+    }
+  }
+  tables.push_back(&batch_held_blocks_);
+  return blocks_.CheckConsistency(tables);
+}
+
+}  // namespace ropewire::scheduler

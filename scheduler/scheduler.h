@@ -1,0 +1,126 @@
+// The scheduling policy: plan-then-commit over a paged KV pool (DESIGN.md decisions 4 and 5).
+//
+// Plan() is pure: it decides which sequences run this step and with how many tokens — running
+// decodes first (one token each), then running prompt chunks, then waiting sequences in arrival
+// order (chunked prefill) while their next blocks fit — preempting the most recently admitted
+// running sequence when a decode cannot get a block. It names the exact blocks each sequence will
+// use and returns the StepPlan the model runs. Commit() then applies that plan and the sampled
+// tokens: block operations, appended tokens, stop conditions, released blocks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/sampler.h"
+#include "model/step_plan.h"
+#include "scheduler/block_manager.h"
+#include "scheduler/sequence.h"
+
+namespace ropewire::scheduler {
+
+struct SchedulerConfig {
+  int max_num_seqs = 64;               // sequences per step
+  int max_num_batched_tokens = 2048;   // tokens per step (decodes + prompt chunks)
+  int max_model_len = 2048;            // prompt + output tokens of one sequence
+  int max_waiting = 4096;              // queued sequences before submissions are refused
+  bool enable_prefix_caching = true;
+  // Baseline for comparison only: fixed batches admitted together, KV reserved for
+  // max_model_len per member, no joins until every member has finished.
+  bool static_batching = false;
+  std::vector<int32_t> eos_token_ids;
+};
+
+struct ScheduledSequence {
+  int64_t seq_id = 0;
+  int cache_start = 0;      // computed tokens before this step (prefix-cache hits included)
+  int num_tokens = 0;       // tokens fed this step
+  bool samples = false;     // the step reaches the last token, so a new token is sampled
+  bool admitted = false;    // moved from waiting to running by this step
+  int cached_tokens = 0;    // prefix-cache hits taken at this admission
+  std::vector<int32_t> blocks;  // the block table after this step
+};
+
+struct SchedulerOutput {
+  model::StepPlan plan;
+  std::vector<ScheduledSequence> scheduled;  // in the plan's sequence order
+  std::vector<int64_t> preempted;
+  std::vector<BlockOp> block_ops;            // replayed in order by Commit()
+
+  bool empty() const { return scheduled.empty() && preempted.empty(); }
+  int NumSamples() const;
+};
+
+// What one sequence produced in one step, for its request's sink.
+struct SequenceUpdate {
+  int64_t seq_id = 0;
+  std::vector<model::SampledToken> new_tokens;
+  bool finished = false;
+  FinishReason reason = FinishReason::kNone;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const SchedulerConfig& config, int num_blocks, int block_size);
+
+  // Queues a request. Errors: empty prompt or prompt + max_tokens beyond max_model_len
+  // (INVALID_ARGUMENT); a request that could never fit in the whole cache, or a full queue
+  // (RESOURCE_EXHAUSTED).
+  absl::StatusOr<int64_t> Add(GenerationRequest request, uint64_t seed);
+
+  SchedulerOutput Plan() const;
+  // `samples` holds one token per scheduled sequence with samples == true, in order.
+  std::vector<SequenceUpdate> Commit(const SchedulerOutput& output,
+                                     const std::vector<model::SampledToken>& samples);
+
+  // Between steps: ends a live sequence (abort, deadline, stop string, error) and frees its
+  // blocks. Returns nothing if the id is unknown or already finished.
+  std::optional<SequenceUpdate> Finish(int64_t seq_id, FinishReason reason);
+  std::vector<SequenceUpdate> ExpireDeadlines(Clock::time_point now);
+
+  const Sequence* Get(int64_t seq_id) const;
+  int NumWaiting() const { return static_cast<int>(waiting_.size()); }
+  int NumRunning() const { return static_cast<int>(running_.size()); }
+  bool HasWork() const { return !waiting_.empty() || !running_.empty(); }
+  const BlockManager& blocks() const { return blocks_; }
+  const SchedulerConfig& config() const { return config_; }
+  int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
+  int64_t prompt_tokens_admitted() const { return prompt_tokens_admitted_; }
+  // Every block owned exactly as often as its reference count says, no block lost.
+  absl::Status CheckInvariants() const;
+
+ private:
+  struct PlanState;
+  int BlocksFor(int tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  void PlanDecodes(PlanState& s) const;
+  void PlanRunningPrefills(PlanState& s) const;
+  void PlanAdmissions(PlanState& s) const;
+  bool TryAdmit(PlanState& s, const Sequence& seq) const;
+  void Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t> blocks, int cache_start,
+                int num_tokens, bool admitted, int cached_tokens) const;
+  void UpdateHashes(Sequence& seq);
+  void RegisterComputedBlocks(Sequence& seq);
+  FinishReason StopReason(const Sequence& seq) const;
+  void ReleaseSequence(Sequence& seq);
+  void Remove(int64_t seq_id);
+
+  SchedulerConfig config_;
+  int block_size_;
+  BlockManager blocks_;
+  std::unordered_map<int64_t, std::unique_ptr<Sequence>> sequences_;
+  std::map<int64_t, int64_t> waiting_;  // arrival -> seq id
+  std::map<int64_t, int64_t> running_;  // admission order -> seq id
+  std::vector<int32_t> batch_held_blocks_;  // static batching: finished members' blocks
+  int64_t next_id_ = 1;
+  int64_t next_arrival_ = 0;
+  int64_t next_admission_ = 0;
+  int64_t prefix_hit_tokens_ = 0;
+  int64_t prompt_tokens_admitted_ = 0;
+};
+
+}  // namespace ropewire::scheduler
