@@ -88,33 +88,47 @@ void Scheduler::Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t>
   s.scheduled.insert(seq.id);
 }
 
+bool Scheduler::MakeRoom(PlanState& s, int need, int64_t for_id) const {
+  while (s.preview.Available() < need) {
+    // The most recently admitted running sequence not already part of this step.
+    int64_t victim_id = -1;
+    for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+      if (!s.preempted.count(it->second) && !s.scheduled.count(it->second)) {
+        victim_id = it->second;
+        break;
+      }
+    }
+    if (victim_id < 0) return false;  // cannot happen: for_id itself is a candidate
+    const Sequence& victim = *sequences_.at(victim_id);
+    for (auto b = victim.blocks.rbegin(); b != victim.blocks.rend(); ++b) {
+      s.preview.Release(*b);
+      s.out.block_ops.push_back({BlockOp::Kind::kRelease, *b});
+    }
+    s.preempted.insert(victim_id);
+    s.out.preempted.push_back(victim_id);
+    if (victim_id == for_id) return false;
+  }
+  return true;
+}
+
+void Scheduler::ScheduleRunning(PlanState& s, const Sequence& seq, int num_tokens) const {
+  std::vector<int32_t> table = seq.blocks;
+  for (int need = BlocksFor(seq.num_computed + num_tokens) - static_cast<int>(table.size());
+       need > 0; --need) {
+    table.push_back(s.preview.Allocate());
+    s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+  }
+  Schedule(s, seq, std::move(table), seq.num_computed, num_tokens, false, 0);
+}
+
 void Scheduler::PlanDecodes(PlanState& s) const {
   for (const auto& [order, id] : running_) {
     const Sequence& seq = *sequences_.at(id);
     if (s.preempted.count(id) || seq.NumUncomputed() != 1) continue;
     if (s.token_budget <= 0) break;
-    std::vector<int32_t> table = seq.blocks;
-    const int need = BlocksFor(seq.num_computed + 1) - static_cast<int>(table.size());
-    // Free blocks by preempting the most recently admitted running sequences.
-    while (s.preview.Available() < need) {
-      auto victim = running_.rbegin();
-      while (victim != running_.rend() && s.preempted.count(victim->second)) ++victim;
-      const int64_t victim_id = victim->second;
-      const Sequence& v = *sequences_.at(victim_id);
-      for (auto b = v.blocks.rbegin(); b != v.blocks.rend(); ++b) {
-        s.preview.Release(*b);
-        s.out.block_ops.push_back({BlockOp::Kind::kRelease, *b});
-      }
-      s.preempted.insert(victim_id);
-      s.out.preempted.push_back(victim_id);
-      if (victim_id == id) break;
-    }
-    if (s.preempted.count(id)) break;  // it preempted itself: everything newer is gone too
-    for (int i = 0; i < need; ++i) {
-      table.push_back(s.preview.Allocate());
-      s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
-    }
-    Schedule(s, seq, std::move(table), seq.num_computed, 1, false, 0);
+    const int need = BlocksFor(seq.num_computed + 1) - static_cast<int>(seq.blocks.size());
+    if (!MakeRoom(s, need, id)) continue;
+    ScheduleRunning(s, seq, 1);
   }
 }
 
@@ -123,15 +137,15 @@ void Scheduler::PlanRunningPrefills(PlanState& s) const {
     const Sequence& seq = *sequences_.at(id);
     if (s.preempted.count(id) || s.scheduled.count(id) || seq.NumUncomputed() <= 1) continue;
     if (s.token_budget <= 0) break;
-    std::vector<int32_t> table = seq.blocks;
-    const int fit = (static_cast<int>(table.size()) + s.preview.Available()) * block_size_ - seq.num_computed;
-    const int n = std::min({seq.NumUncomputed(), s.token_budget, fit});
-    if (n <= 0) continue;
-    for (int need = BlocksFor(seq.num_computed + n) - static_cast<int>(table.size()); need > 0; --need) {
-      table.push_back(s.preview.Allocate());
-      s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+    const int held = static_cast<int>(seq.blocks.size());
+    // A chunk shrinks to the blocks at hand; only when not one token fits is room made.
+    if (held * block_size_ <= seq.num_computed && s.preview.Available() == 0 &&
+        !MakeRoom(s, 1, id)) {
+      continue;
     }
-    Schedule(s, seq, std::move(table), seq.num_computed, n, false, 0);
+    const int fit = (held + s.preview.Available()) * block_size_ - seq.num_computed;
+    const int n = std::min({seq.NumUncomputed(), s.token_budget, fit});
+    if (n > 0) ScheduleRunning(s, seq, n);
   }
 }
 
@@ -246,10 +260,12 @@ void Scheduler::Remove(int64_t seq_id) {
   if (seq.admitted >= 0) running_.erase(seq.admitted);
   waiting_.erase(seq.arrival);
   sequences_.erase(seq_id);
-  if (config_.static_batching && running_.empty()) {
-    for (int32_t b : batch_held_blocks_) blocks_.Release(b);
-    batch_held_blocks_.clear();
-  }
+}
+
+void Scheduler::EndStaticBatchIfDone() {
+  if (!config_.static_batching || !running_.empty()) return;
+  for (int32_t b : batch_held_blocks_) blocks_.Release(b);
+  batch_held_blocks_.clear();
 }
 
 std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
@@ -299,6 +315,7 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
     }
     updates.push_back(std::move(update));
   }
+  EndStaticBatchIfDone();
   return updates;
 }
 
@@ -310,6 +327,7 @@ std::optional<SequenceUpdate> Scheduler::Finish(int64_t seq_id, FinishReason rea
   seq.state = SequenceState::kFinished;
   seq.finish_reason = reason;
   Remove(seq_id);
+  EndStaticBatchIfDone();
   SequenceUpdate update;
   update.seq_id = seq_id;
   update.finished = true;

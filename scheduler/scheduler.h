@@ -97,6 +97,10 @@ class Scheduler {
  private:
   struct PlanState;
   int BlocksFor(int tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  // Preempts the newest running sequences not yet in this step until `need` blocks are
+  // available; false when `for_id` itself had to go.
+  bool MakeRoom(PlanState& s, int need, int64_t for_id) const;
+  void ScheduleRunning(PlanState& s, const Sequence& seq, int num_tokens) const;
   void PlanDecodes(PlanState& s) const;
   void PlanRunningPrefills(PlanState& s) const;
   void PlanAdmissions(PlanState& s) const;
@@ -108,6 +112,7 @@ class Scheduler {
   FinishReason StopReason(const Sequence& seq) const;
   void ReleaseSequence(Sequence& seq);
   void Remove(int64_t seq_id);
+  void EndStaticBatchIfDone();
 
   SchedulerConfig config_;
   int block_size_;
