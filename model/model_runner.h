@@ -22,20 +22,31 @@ struct RunnerOptions {
   int num_threads = 0;  // 0: one per core
 };
 
-class ModelRunner {
+// What the engine drives: anything that runs a StepPlan and returns logits rows. ModelRunner is
+// the real one; benchmarks of the serving path plug in a model that costs nothing.
+class StepExecutor {
+ public:
+  virtual ~StepExecutor() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual int num_blocks() const = 0;
+  virtual int block_size() const = 0;
+  virtual absl::Status Execute(const StepPlan& plan, std::vector<float>* logits) = 0;
+};
+
+class ModelRunner : public StepExecutor {
  public:
   static absl::StatusOr<std::unique_ptr<ModelRunner>> Load(const std::string& model_dir,
                                                            const RunnerOptions& options);
   static absl::StatusOr<std::unique_ptr<ModelRunner>> Create(std::unique_ptr<CausalLm> model,
                                                              const RunnerOptions& options);
 
-  const ModelConfig& config() const { return model_->config(); }
-  int num_blocks() const { return cache_->geometry().num_blocks; }
-  int block_size() const { return cache_->geometry().block_size; }
+  const ModelConfig& config() const override { return model_->config(); }
+  int num_blocks() const override { return cache_->geometry().num_blocks; }
+  int block_size() const override { return cache_->geometry().block_size; }
 
   // Validates the plan, runs it and returns logits for plan.logits_rows: a row-major
   // [logits_rows.size(), vocab_size] matrix (reusing `logits`' storage).
-  absl::Status Execute(const StepPlan& plan, std::vector<float>* logits);
+  absl::Status Execute(const StepPlan& plan, std::vector<float>* logits) override;
 
  private:
   ModelRunner() = default;

@@ -300,10 +300,10 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
     seq.num_computed = entry.cache_start + entry.num_tokens;
     RegisterComputedBlocks(seq);
     if (!entry.samples) continue;
-    SequenceUpdate update;
-    update.seq_id = seq.id;
+    SequenceUpdate update = Describe(seq);
     update.new_tokens.push_back(samples.at(next_sample++));
     seq.output.push_back(update.new_tokens.back().token);
+    ++update.num_output_tokens;
     UpdateHashes(seq);
     update.reason = StopReason(seq);
     if (update.reason != FinishReason::kNone) {
@@ -319,17 +319,25 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
   return updates;
 }
 
+SequenceUpdate Scheduler::Describe(const Sequence& seq) {
+  SequenceUpdate update;
+  update.seq_id = seq.id;
+  update.num_prompt_tokens = static_cast<int>(seq.request.prompt.size());
+  update.num_output_tokens = static_cast<int>(seq.output.size());
+  update.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;
+  return update;
+}
+
 std::optional<SequenceUpdate> Scheduler::Finish(int64_t seq_id, FinishReason reason) {
   auto it = sequences_.find(seq_id);
   if (it == sequences_.end()) return std::nullopt;
   Sequence& seq = *it->second;
+  SequenceUpdate update = Describe(seq);
   ReleaseSequence(seq);
   seq.state = SequenceState::kFinished;
   seq.finish_reason = reason;
   Remove(seq_id);
   EndStaticBatchIfDone();
-  SequenceUpdate update;
-  update.seq_id = seq_id;
   update.finished = true;
   update.reason = reason;
   return update;

@@ -62,6 +62,9 @@ struct SequenceUpdate {
   std::vector<model::SampledToken> new_tokens;
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
+  int num_prompt_tokens = 0;
+  int num_output_tokens = 0;
+  int num_cached_prompt_tokens = 0;
 };
 
 class Scheduler {
@@ -112,6 +115,7 @@ class Scheduler {
   FinishReason StopReason(const Sequence& seq) const;
   void ReleaseSequence(Sequence& seq);
   void Remove(int64_t seq_id);
+  static SequenceUpdate Describe(const Sequence& seq);
   void EndStaticBatchIfDone();
 
   SchedulerConfig config_;

@@ -1,0 +1,133 @@
+// The engine: one thread that owns the scheduler, the KV pool and the model, and runs
+// Plan → Execute → Sample → Commit step after step. Other threads talk to it only through
+// Submit() and Abort(), which never wait for a step, and receive results through each request's
+// OutputSink.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "model/model_runner.h"
+#include "model/sampler.h"
+#include "scheduler/scheduler.h"
+
+namespace ropewire::scheduler {
+
+// What a request receives after a step that concerned it (at most one per step).
+struct RequestOutput {
+  std::string request_id;
+  std::vector<model::SampledToken> new_tokens;
+  bool finished = false;
+  FinishReason reason = FinishReason::kNone;
+  std::string error;  // when reason is kError
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache
+};
+
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  // Runs on the engine thread and must not block. Returning false ends the request
+  // (e.g. a stop string matched): it then gets one more call with finished = true and
+  // reason kStopString. After a call with finished = true there are no more calls.
+  virtual bool OnOutput(const RequestOutput& output) = 0;
+};
+
+struct EngineConfig {
+  SchedulerConfig scheduler;  // max_model_len and eos_token_ids are taken from the model when 0/empty
+};
+
+struct EngineStats {
+  int num_waiting = 0;
+  int num_running = 0;
+  int num_free_blocks = 0;
+  int num_blocks = 0;
+  int block_size = 0;
+  int64_t steps = 0;
+  int64_t generated_tokens = 0;
+  int64_t prompt_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+  int64_t preemptions = 0;
+  double schedule_seconds = 0;  // Plan + Commit + sampling bookkeeping on the engine thread
+  double execute_seconds = 0;   // model time
+  double sample_seconds = 0;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      std::unique_ptr<model::StepExecutor> executor, EngineConfig config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request. Errors: INVALID_ARGUMENT (a bad parameter, named),
+  // RESOURCE_EXHAUSTED (queue full, or the request can never fit in the KV cache),
+  // ALREADY_EXISTS (a live request has this id), UNAVAILABLE (stopping).
+  absl::Status Submit(GenerationRequest request, std::shared_ptr<OutputSink> sink);
+  // Ends a request at the next step boundary (finish reason kCancelled); unknown ids are ignored.
+  void Abort(const std::string& request_id);
+  // Stops accepting work, lets in-flight requests finish for up to `grace`, cancels the rest,
+  // and joins the engine thread. Idempotent.
+  void Stop(std::chrono::milliseconds grace);
+
+  EngineStats Stats() const;
+  const model::ModelConfig& model_config() const { return executor_->config(); }
+  const SchedulerConfig& scheduler_config() const { return config_.scheduler; }
+  int num_blocks() const { return executor_->num_blocks(); }
+  int block_size() const { return executor_->block_size(); }
+
+ private:
+  Engine(std::unique_ptr<model::StepExecutor> executor, EngineConfig config);
+  struct Pending {
+    GenerationRequest request;
+    std::shared_ptr<OutputSink> sink;
+  };
+  struct Live {
+    std::string request_id;
+    std::shared_ptr<OutputSink> sink;
+  };
+
+  absl::Status Validate(const GenerationRequest& request) const;
+  void Loop();
+  bool WaitForWork();  // false when the loop should exit
+  void TakeInbox();
+  void RunStep();
+  void Deliver(const SequenceUpdate& update, const std::string& error = "");
+  void FinishAll(FinishReason reason, const std::string& error);
+  void PublishStats();
+
+  std::unique_ptr<model::StepExecutor> executor_;
+  EngineConfig config_;
+  Scheduler scheduler_;
+  model::Sampler sampler_;
+  std::vector<float> logits_;
+  std::unordered_map<int64_t, Live> live_;                  // engine thread only
+  std::unordered_map<std::string, int64_t> ids_;            // engine thread only
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable wake_;
+  std::vector<Pending> inbox_;
+  std::vector<std::string> aborts_;
+  std::unordered_map<std::string, int> accepted_ids_;  // submitted and not yet finished (value unused)
+  bool stopping_ = false;
+  Clock::time_point stop_deadline_;
+  EngineStats stats_;
+  uint64_t seed_base_ = 0;  // for requests without a seed
+  uint64_t seeds_drawn_ = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace ropewire::scheduler

@@ -1,0 +1,262 @@
+// The engine over the real model on a fixture: batch invariance (each request yields what it
+// yields alone, whatever shares its steps, however its prompt is chunked, through preemptions
+// and prefix-cache hits), seeded sampling, aborts, deadlines, validation and graceful stop.
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <random>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "scheduler/engine.h"
+#include "tests/common/fixtures.h"
+
+namespace ropewire::scheduler {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+class CollectingSink : public OutputSink {
+ public:
+  explicit CollectingSink(int stop_after = -1) : stop_after_(stop_after) {}
+  bool OnOutput(const RequestOutput& out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    for (const auto& t : out.new_tokens) tokens_.push_back(t.token);
+    if (out.finished) {
+      reason_ = out.reason;
+      error_ = out.error;
+      done_ = true;
+      cv_.notify_all();
+    }
+    return stop_after_ < 0 || static_cast<int>(tokens_.size()) < stop_after_;
+  }
+  bool Wait(std::chrono::milliseconds timeout = 60s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return done_; });
+  }
+  std::vector<int32_t> tokens() { std::lock_guard<std::mutex> l(mu_); return tokens_; }
+  FinishReason reason() { std::lock_guard<std::mutex> l(mu_); return reason_; }
+  std::string error() { std::lock_guard<std::mutex> l(mu_); return error_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int32_t> tokens_;
+  FinishReason reason_ = FinishReason::kNone;
+  std::string error_;
+  bool done_ = false;
+  int calls_ = 0;
+  int stop_after_;
+};
+
+std::unique_ptr<Engine> MakeEngine(int num_blocks, int block_size, SchedulerConfig config) {
+  model::RunnerOptions options;
+  options.num_blocks = num_blocks;
+  options.block_size = block_size;
+  auto runner = model::ModelRunner::Load(ropewire::testing::FixtureDir("llama_gqa"), options);
+  EXPECT_TRUE(runner.ok()) << runner.status();
+  EngineConfig engine_config;
+  engine_config.scheduler = config;
+  auto engine = Engine::Create(std::move(*runner), engine_config);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return std::move(*engine);
+}
+
+// 24 requests with different prompt and output lengths; prompts share prefixes so the prefix
+// cache gets hits.
+std::vector<GenerationRequest> Workload(bool sampled) {
+  std::mt19937 rng(42);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<>(lo, hi)(rng); };
+  std::vector<int32_t> shared;
+  for (int i = 0; i < 40; ++i) shared.push_back(uniform(3, 255));
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 24; ++i) {
+    GenerationRequest r;
+    r.request_id = "req-" + std::to_string(i);
+    r.prompt.assign(shared.begin(), shared.begin() + uniform(1, 40));
+    for (int extra = uniform(0, 12); extra > 0; --extra) r.prompt.push_back(uniform(3, 255));
+    r.max_tokens = uniform(1, 40);
+    r.ignore_eos = true;
+    r.sampling.temperature = 0.0f;
+    if (sampled) {
+      r.sampling.temperature = 0.9f;
+      r.sampling.top_p = 0.95f;
+      r.sampling.top_k = 50;
+      r.sampling.seed = 1000 + i;
+    }
+    requests.push_back(r);
+  }
+  return requests;
+}
+
+std::vector<std::vector<int32_t>> RunAll(Engine& engine, const std::vector<GenerationRequest>& requests) {
+  std::vector<std::shared_ptr<CollectingSink>> sinks;
+  for (const auto& r : requests) {
+    sinks.push_back(std::make_shared<CollectingSink>());
+    EXPECT_TRUE(engine.Submit(r, sinks.back()).ok());
+  }
+  std::vector<std::vector<int32_t>> outputs;
+  for (auto& sink : sinks) {
+    EXPECT_TRUE(sink->Wait());
+    EXPECT_EQ(sink->reason(), FinishReason::kLength) << sink->error();
+    outputs.push_back(sink->tokens());
+  }
+  return outputs;
+}
+
+std::vector<std::vector<int32_t>> RunAlone(const std::vector<GenerationRequest>& requests) {
+  auto engine = MakeEngine(512, 16, SchedulerConfig{});
+  std::vector<std::vector<int32_t>> outputs;
+  for (const auto& r : requests) outputs.push_back(RunAll(*engine, {r})[0]);
+  return outputs;
+}
+
+void ExpectBatchInvariance(bool sampled) {
+  const auto requests = Workload(sampled);
+  const auto alone = RunAlone(requests);
+  struct Variant {
+    const char* name;
+    int num_blocks, block_size, chunk;
+    bool static_batching;
+  };
+  for (const Variant& v : {Variant{"chunk 512", 512, 16, 512, false},
+                           Variant{"chunk 16", 512, 16, 16, false},
+                           Variant{"chunk 1", 512, 16, 1, false},
+                           Variant{"tight KV (preemptions)", 14, 8, 64, false},
+                           Variant{"static batches", 64, 16, 512, true}}) {
+    SchedulerConfig config;
+    config.max_num_batched_tokens = v.chunk;
+    config.static_batching = v.static_batching;
+    config.max_model_len = v.static_batching ? 96 : 0;
+    auto engine = MakeEngine(v.num_blocks, v.block_size, config);
+    const auto batched = RunAll(*engine, requests);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      EXPECT_EQ(batched[i], alone[i]) << v.name << ", request " << i;
+    }
+    const EngineStats stats = engine->Stats();
+    if (std::string(v.name).find("preemptions") != std::string::npos) {
+      EXPECT_GT(stats.preemptions, 0) << "the tight cache was meant to force preemptions";
+    }
+    if (!v.static_batching) EXPECT_GT(stats.prefix_hit_tokens, 0) << v.name;
+    EXPECT_EQ(stats.num_free_blocks, stats.num_blocks) << v.name << ": blocks leaked";
+  }
+}
+
+TEST(EngineBatchInvariance, GreedyRequestsYieldWhatTheyYieldAlone) { ExpectBatchInvariance(false); }
+
+TEST(EngineBatchInvariance, SeededSamplingIsReproducibleRegardlessOfBatch) { ExpectBatchInvariance(true); }
+
+// Polls the engine's published state (not a timing assumption: it waits for the state itself).
+bool WaitForFreeBlocks(Engine& engine) {
+  for (int i = 0; i < 2000; ++i) {
+    const EngineStats s = engine.Stats();
+    if (s.num_free_blocks == s.num_blocks && s.num_running == 0 && s.num_waiting == 0) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+TEST(Engine, AbortFreesBlocks) {
+  auto engine = MakeEngine(64, 16, SchedulerConfig{});
+  GenerationRequest r = Workload(false)[0];
+  r.max_tokens = 400;
+  auto sink = std::make_shared<CollectingSink>();
+  ASSERT_TRUE(engine->Submit(r, sink).ok());
+  engine->Abort(r.request_id);
+  ASSERT_TRUE(sink->Wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kCancelled);
+  EXPECT_TRUE(WaitForFreeBlocks(*engine));
+}
+
+TEST(Engine, DeadlineFreesBlocks) {
+  auto engine = MakeEngine(64, 16, SchedulerConfig{});
+  GenerationRequest r = Workload(false)[0];
+  r.max_tokens = 400;
+  r.deadline = Clock::now() + 20ms;
+  auto sink = std::make_shared<CollectingSink>();
+  ASSERT_TRUE(engine->Submit(r, sink).ok());
+  ASSERT_TRUE(sink->Wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kDeadline);
+  EXPECT_LT(sink->tokens().size(), 400u);
+  EXPECT_TRUE(WaitForFreeBlocks(*engine));
+}
+
+TEST(Engine, SinkCanEndARequest) {
+  auto engine = MakeEngine(64, 16, SchedulerConfig{});
+  GenerationRequest r = Workload(false)[0];
+  r.max_tokens = 30;
+  auto sink = std::make_shared<CollectingSink>(/*stop_after=*/5);
+  ASSERT_TRUE(engine->Submit(r, sink).ok());
+  ASSERT_TRUE(sink->Wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kStopString);
+  EXPECT_EQ(sink->tokens().size(), 5u);
+  EXPECT_TRUE(WaitForFreeBlocks(*engine));
+}
+
+TEST(Engine, RejectsBadRequestsAtSubmission) {
+  SchedulerConfig config;
+  config.max_waiting = 1000;
+  auto engine = MakeEngine(8, 16, config);  // 128 tokens of KV; the model allows 512
+  auto sink = std::make_shared<CollectingSink>();
+  GenerationRequest r = Workload(false)[0];
+
+  GenerationRequest bad_token = r;
+  bad_token.prompt.push_back(256);
+  absl::Status s = engine->Submit(bad_token, sink);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("token id 256"));
+
+  GenerationRequest bad_param = r;
+  bad_param.sampling.top_p = 1.5f;
+  s = engine->Submit(bad_param, sink);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("top_p"));
+
+  GenerationRequest too_long = r;
+  too_long.max_tokens = 600;
+  s = engine->Submit(too_long, sink);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("maximum model length of 512"));
+
+  GenerationRequest never_fits = r;
+  never_fits.max_tokens = 200;
+  s = engine->Submit(never_fits, sink);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), HasSubstr("never fit"));
+
+  GenerationRequest live = r;
+  live.max_tokens = 60;
+  ASSERT_TRUE(engine->Submit(live, sink).ok());
+  s = engine->Submit(live, std::make_shared<CollectingSink>());
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(sink->Wait());
+}
+
+TEST(Engine, GracefulStopFinishesInFlightWork) {
+  auto engine = MakeEngine(64, 16, SchedulerConfig{});
+  GenerationRequest r = Workload(false)[3];
+  r.max_tokens = 20;
+  auto sink = std::make_shared<CollectingSink>();
+  ASSERT_TRUE(engine->Submit(r, sink).ok());
+  engine->Stop(30s);
+  EXPECT_EQ(sink->reason(), FinishReason::kLength);
+  EXPECT_EQ(sink->tokens().size(), 20u);
+  EXPECT_EQ(engine->Submit(r, sink).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(Engine, StopWithoutGraceCancels) {
+  auto engine = MakeEngine(64, 16, SchedulerConfig{});
+  GenerationRequest r = Workload(false)[3];
+  r.max_tokens = 400;
+  auto sink = std::make_shared<CollectingSink>();
+  ASSERT_TRUE(engine->Submit(r, sink).ok());
+  engine->Stop(0ms);
+  ASSERT_TRUE(sink->Wait(1s));
+  EXPECT_EQ(sink->reason(), FinishReason::kCancelled);
+}
+
+}  // namespace
+}  // namespace ropewire::scheduler
