@@ -27,7 +27,7 @@ namespace ropewire::scheduler {
 struct SchedulerConfig {
   int max_num_seqs = 64;               // sequences per step
   int max_num_batched_tokens = 2048;   // tokens per step (decodes + prompt chunks)
-  int max_model_len = 2048;            // prompt + output tokens of one sequence
+  int max_model_len = 0;               // prompt + output tokens of one sequence (0: the model's)
   int max_waiting = 4096;              // queued sequences before submissions are refused
   bool enable_prefix_caching = true;
   // Baseline for comparison only: fixed batches admitted together, KV reserved for
