@@ -9,7 +9,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libdnnl-dev libpcre2-dev
+  libdnnl-dev libpcre2-dev libicu-dev
+  grpc-proto
 )
 
 missing=()

@@ -1,0 +1,33 @@
+// Turns a GenerateRequest message into the engine's GenerationRequest: fills defaults, checks
+// every parameter (INVALID_ARGUMENT naming the field) and tokenizes text prompts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/tokenizer/tokenizer_config.h"
+#include "ropewire/v1/inference.pb.h"
+#include "scheduler/sequence.h"
+
+namespace ropewire::server {
+
+struct BuiltRequest {
+  scheduler::GenerationRequest request;
+  std::vector<std::string> stop_strings;
+  bool skip_special_tokens = true;
+};
+
+struct RequestLimits {
+  int default_max_tokens = 16;
+  int max_stop_strings = 16;
+  int max_stop_string_bytes = 256;
+};
+
+// `tokenizer` may be null (model served without one): text prompts and stop strings are then
+// FAILED_PRECONDITION.
+absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& message,
+                                          const model::tokenizer::ModelTokenizer* tokenizer,
+                                          const RequestLimits& limits);
+
+}  // namespace ropewire::server

@@ -1,0 +1,52 @@
+// ropewire-server: serves a Hugging Face model directory over gRPC.
+//
+//   ropewire-server --model DIR --port 50051
+//
+// Startup: the port opens at once with grpc.health.v1 reporting NOT_SERVING; the model loads;
+// health turns SERVING. SIGTERM/SIGINT drain: health NOT_SERVING, new calls UNAVAILABLE,
+// in-flight requests get --drain-grace-seconds to finish, then the server exits.
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/cli_flags.h"
+#include "server/server_options.h"
+#include "server/server_runner.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  ropewire::server::ServerOptions options;
+  ropewire::base::CliFlags flags("usage: ropewire-server --model DIR [--port 50051] [flags]");
+  ropewire::server::RegisterFlags(flags, options);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    std::cerr << "ropewire-server: " << s.message() << "\n" << flags.Help();
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (absl::Status s = ropewire::server::ValidateOptions(options); !s.ok()) {
+    std::cerr << "ropewire-server: " << s.message() << "\n";
+    return 2;
+  }
+  // Block the stop signals in every thread; the main thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::Status status = ropewire::server::RunServer(options, stop_signals);
+  if (!status.ok()) {
+    spdlog::error("{}", std::string(status.message()));
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,47 @@
+#include "server/server_options.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ropewire::server {
+
+void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
+  f.Add("model", &o.model, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
+  f.Add("host", &o.host, "address to listen on");
+  f.Add("port", &o.port, "port to listen on");
+  f.Add("device", &o.device, "cpu (cuda: see README)");
+  f.Add("threads", &o.threads, "CPU threads for the model (0: one per core)");
+  f.Add("max-num-seqs", &o.max_num_seqs, "sequences per model step");
+  f.Add("max-num-batched-tokens", &o.max_num_batched_tokens, "tokens per model step (prompt chunks + decodes)");
+  f.Add("max-model-len", &o.max_model_len, "prompt + generated tokens per request (0: the model's limit)");
+  f.Add("kv-cache-bytes", &o.kv_cache_bytes, "memory for the KV cache");
+  f.Add("num-kv-blocks", &o.num_kv_blocks, "KV cache size in blocks (overrides --kv-cache-bytes)");
+  f.Add("block-size", &o.block_size, "KV cache block size in tokens");
+  f.Add("max-queue", &o.max_queue, "waiting requests before new ones get RESOURCE_EXHAUSTED");
+  f.Add("prefix-caching", &o.prefix_caching, "reuse KV blocks of shared prompt prefixes");
+  f.Add("static-batching", &o.static_batching, "baseline for comparison: fixed batches, KV reserved for the maximum length");
+  f.Add("default-max-tokens", &o.default_max_tokens, "max_tokens of requests that leave it 0");
+  f.Add("drain-grace-seconds", &o.drain_grace_seconds, "on SIGTERM, time in-flight requests get to finish");
+  f.Add("max-message-bytes", &o.max_message_bytes, "largest request message accepted");
+  f.Add("log-level", &o.log_level, "trace, debug, info, warn, error");
+  f.Add("no-tokenizer", &o.no_tokenizer, "ignore tokenizer.json: token-id prompts only");
+}
+
+absl::Status ValidateOptions(const ServerOptions& o) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
+  if (o.model.empty()) return bad("--model is required");
+  if (o.port < 0 || o.port > 65535) return bad(absl::StrCat("--port must be in [0, 65535], got ", o.port));
+  if (o.device != "cpu") {
+    return bad(absl::StrCat("--device ", o.device, " is not available in this build (use cpu)"));
+  }
+  if (o.max_num_seqs <= 0) return bad("--max-num-seqs must be positive");
+  if (o.max_num_batched_tokens <= 0) return bad("--max-num-batched-tokens must be positive");
+  if (o.block_size <= 0 || o.block_size > 1024) return bad("--block-size must be in [1, 1024]");
+  if (o.max_queue <= 0) return bad("--max-queue must be positive");
+  if (o.kv_cache_bytes <= 0 && o.num_kv_blocks <= 0) return bad("--kv-cache-bytes must be positive");
+  if (o.default_max_tokens <= 0) return bad("--default-max-tokens must be positive");
+  if (o.drain_grace_seconds < 0) return bad("--drain-grace-seconds must be >= 0");
+  if (o.max_message_bytes <= 0) return bad("--max-message-bytes must be positive");
+  return absl::OkStatus();
+}
+
+}  // namespace ropewire::server

@@ -1,0 +1,134 @@
+#include "server/server_runner.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "model/model_runner.h"
+#include "model/tokenizer/tokenizer_config.h"
+#include "scheduler/engine.h"
+#include "server/inference_service.h"
+#include "spdlog/spdlog.h"
+
+namespace ropewire::server {
+namespace {
+
+constexpr char kServiceName[] = "ropewire.v1.Inference";
+
+void ConfigureChannel(grpc::ServerBuilder& builder, const ServerOptions& options) {
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // Long token streams: ping idle connections so dead peers are noticed, and tolerate clients
+  // that ping often (ghz --keepalive, load balancers) instead of sending GOAWAY.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
+struct LoadedModel {
+  std::shared_ptr<scheduler::Engine> engine;
+  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer;
+};
+
+absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
+  LoadedModel loaded;
+  if (!options.no_tokenizer && std::filesystem::exists(options.model + "/tokenizer.json")) {
+    auto tokenizer = model::tokenizer::LoadModelTokenizer(options.model);
+    if (!tokenizer.ok()) return tokenizer.status();
+    loaded.tokenizer = std::make_shared<model::tokenizer::ModelTokenizer>(std::move(*tokenizer));
+  }
+  model::RunnerOptions runner_options;
+  runner_options.block_size = options.block_size;
+  runner_options.num_blocks = options.num_kv_blocks;
+  runner_options.kv_cache_bytes = options.kv_cache_bytes;
+  runner_options.num_threads = options.threads;
+  auto runner = model::ModelRunner::Load(options.model, runner_options);
+  if (!runner.ok()) return runner.status();
+
+  scheduler::EngineConfig config;
+  config.scheduler.max_num_seqs = options.max_num_seqs;
+  config.scheduler.max_num_batched_tokens = options.max_num_batched_tokens;
+  config.scheduler.max_model_len = options.max_model_len;
+  config.scheduler.max_waiting = options.max_queue;
+  config.scheduler.enable_prefix_caching = options.prefix_caching;
+  config.scheduler.static_batching = options.static_batching;
+  if (loaded.tokenizer && !loaded.tokenizer->config.eos_token_ids.empty()) {
+    config.scheduler.eos_token_ids = loaded.tokenizer->config.eos_token_ids;
+  }
+  const int model_len = static_cast<int>((*runner)->config().max_position_embeddings);
+  if (options.max_model_len > model_len) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", options.max_model_len,
+                                                   " exceeds the model's limit of ", model_len));
+  }
+  auto engine = scheduler::Engine::Create(std::move(*runner), config);
+  if (!engine.ok()) return engine.status();
+  loaded.engine = std::move(*engine);
+  return loaded;
+}
+
+void Drain(grpc::Server& server, InferenceService& service, scheduler::Engine* engine,
+           const ServerOptions& options) {
+  spdlog::info("draining: new calls get UNAVAILABLE, in-flight requests have {} s",
+               options.drain_grace_seconds);
+  service.SetState(ServingState::kDraining);
+  server.GetHealthCheckService()->SetServingStatus(false);
+  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(options.drain_grace_seconds * 1000));
+  if (engine != nullptr) engine->Stop(grace);
+  // Calls still open now only have their last messages to send.
+  server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  spdlog::info("stopped");
+}
+
+}  // namespace
+
+absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signals) {
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  RequestLimits limits;
+  limits.default_max_tokens = options.default_max_tokens;
+  InferenceService service(limits, options.device);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  const std::string address = absl::StrCat(options.host, ":", options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(&service);
+  ConfigureChannel(builder, options);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || selected_port == 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
+  spdlog::info("ropewire-server listening on {}:{} (loading {})", options.host, selected_port, options.model);
+
+  auto loaded = LoadModel(options);
+  if (!loaded.ok()) {
+    server->Shutdown(std::chrono::system_clock::now());
+    return absl::Status(loaded.status().code(), absl::StrCat("cannot load the model: ", loaded.status().message()));
+  }
+  const auto& c = loaded->engine->model_config();
+  service.SetModel(loaded->engine, loaded->tokenizer, options.model);
+  service.SetState(ServingState::kServing);
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  spdlog::info("serving {} ({} layers, {}) with {} KV blocks of {} tokens{}", c.model_type, c.num_layers,
+               c.position.rope_type.empty() ? "no rope" : c.position.rope_type,
+               loaded->engine->num_blocks(), loaded->engine->block_size(),
+               loaded->tokenizer ? ", tokenizer loaded" : ", no tokenizer (token ids only)");
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received signal {}", signal_number);
+  Drain(*server, service, loaded->engine.get(), options);
+  return absl::OkStatus();
+}
+
+}  // namespace ropewire::server
