@@ -21,6 +21,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
   if (s.max_num_seqs <= 0 || s.max_num_batched_tokens <= 0 || s.max_waiting <= 0) {
     return absl::InvalidArgumentError("max_num_seqs, max_num_batched_tokens and the queue limit must be positive");
   }
+  if (s.context_shift_sink_tokens >= 0 && !model.position.IsRelative()) {
+    return absl::InvalidArgumentError(
+        "context shift needs a relative position encoding (RoPE, ALiBi or none); this model adds "
+        "absolute positions to its embeddings, so shifted positions would change its output");
+  }
   std::unique_ptr<Engine> engine(new Engine(std::move(executor), std::move(config)));
   engine->thread_ = std::thread([e = engine.get()] { e->Loop(); });
   return engine;
@@ -61,12 +66,18 @@ absl::Status Engine::Validate(const GenerationRequest& request) const {
   // caller hears at once.
   const SchedulerConfig& c = config_.scheduler;
   const int64_t total = int64_t(request.prompt.size()) + request.max_tokens;
-  if (total > c.max_model_len) {
+  const bool shifts = c.context_shift_sink_tokens >= 0;
+  if (shifts && static_cast<int64_t>(request.prompt.size()) >= c.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt (", request.prompt.size(),
+                                                   " tokens) must be shorter than the maximum model length of ",
+                                                   c.max_model_len));
+  }
+  if (!shifts && total > c.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prompt (", request.prompt.size(), " tokens) + max_tokens (", request.max_tokens, ") = ",
         total, " exceeds the maximum model length of ", c.max_model_len));
   }
-  const int64_t reserve = c.static_batching ? c.max_model_len : total;
+  const int64_t reserve = c.static_batching || shifts ? std::min<int64_t>(total, c.max_model_len) : total;
   const int64_t blocks = (reserve + block_size() - 1) / block_size();
   if (blocks > num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat("request needs ", blocks, " KV blocks but the cache has ",

@@ -35,12 +35,19 @@ absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed)
     return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
   }
   const int64_t total = int64_t(prompt) + request.max_tokens;
-  if (total > config_.max_model_len) {
+  const bool shifts = config_.context_shift_sink_tokens >= 0;
+  if (shifts && prompt >= config_.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt (", prompt, " tokens) must be shorter than the maximum model length of ",
+                                                   config_.max_model_len));
+  }
+  if (!shifts && total > config_.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prompt (", prompt, " tokens) + max_tokens (", request.max_tokens, ") = ", total,
         " exceeds the maximum model length of ", config_.max_model_len));
   }
-  const int reserve = config_.static_batching ? config_.max_model_len : static_cast<int>(total);
+  const int reserve = config_.static_batching || shifts
+                          ? static_cast<int>(std::min<int64_t>(total, config_.max_model_len))
+                          : static_cast<int>(total);
   if (BlocksFor(reserve) > blocks_.num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "request needs ", BlocksFor(reserve), " KV blocks of ", block_size_,
@@ -76,11 +83,11 @@ void Scheduler::Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t>
   entry.seq_id = seq.id;
   entry.cache_start = cache_start;
   entry.num_tokens = num_tokens;
-  entry.samples = cache_start + num_tokens == seq.NumTokens();
+  entry.samples = cache_start + num_tokens == seq.CacheLength();
   entry.admitted = admitted;
   entry.cached_tokens = cached_tokens;
   std::vector<int32_t> tokens(num_tokens);
-  for (int i = 0; i < num_tokens; ++i) tokens[i] = seq.TokenAt(cache_start + i);
+  for (int i = 0; i < num_tokens; ++i) tokens[i] = seq.CacheTokenAt(cache_start + i);
   s.out.plan.AddSequence(seq.id, tokens, cache_start, seq.position_offset, blocks, entry.samples);
   entry.blocks = std::move(blocks);
   s.out.scheduled.push_back(std::move(entry));
@@ -152,7 +159,8 @@ void Scheduler::PlanRunningPrefills(PlanState& s) const {
 bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
   // Longest cached prefix of whole blocks, always leaving the last token to compute.
   std::vector<int32_t> hits;
-  const int max_hits = (seq.NumTokens() - 1) / block_size_;
+  // (A shifted sequence's cache no longer lines up with its token blocks: no prefix matching.)
+  const int max_hits = seq.dropped_tokens > 0 ? 0 : (seq.NumTokens() - 1) / block_size_;
   for (int i = 0; i < max_hits && i < static_cast<int>(seq.block_hashes.size()); ++i) {
     const uint64_t parent = i == 0 ? 0 : seq.block_hashes[i - 1];
     std::vector<int32_t> tokens(block_size_);
@@ -164,7 +172,7 @@ bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
   int hits_from_free = 0;
   for (int32_t b : hits) hits_from_free += s.preview.RefCount(b) == 0 ? 1 : 0;
   const int cached = static_cast<int>(hits.size()) * block_size_;
-  const int n = std::min(seq.NumTokens() - cached, s.token_budget);
+  const int n = std::min(seq.CacheLength() - cached, s.token_budget);
   const int reserve = config_.static_batching ? config_.max_model_len : cached + n;
   const int new_blocks = BlocksFor(reserve) - static_cast<int>(hits.size());
   if (n <= 0 || s.preview.Available() - hits_from_free < new_blocks) return false;
@@ -221,7 +229,7 @@ void Scheduler::UpdateHashes(Sequence& seq) {
 }
 
 void Scheduler::RegisterComputedBlocks(Sequence& seq) {
-  if (!blocks_.prefix_caching()) return;
+  if (!blocks_.prefix_caching() || seq.dropped_tokens > 0) return;
   const int computed_full = std::min<int>(seq.num_computed / block_size_, seq.block_hashes.size());
   std::vector<int32_t> tokens(block_size_);
   for (int i = seq.num_registered_blocks; i < computed_full; ++i) {
@@ -241,8 +249,26 @@ FinishReason Scheduler::StopReason(const Sequence& seq) const {
     if (std::find(eos.begin(), eos.end(), last) != eos.end()) return FinishReason::kStopToken;
   }
   if (static_cast<int>(seq.output.size()) >= seq.request.max_tokens) return FinishReason::kLength;
-  if (seq.NumTokens() >= config_.max_model_len) return FinishReason::kLength;
+  if (seq.CacheLength() >= config_.max_model_len && config_.context_shift_sink_tokens < 0) {
+    return FinishReason::kLength;
+  }
   return FinishReason::kNone;
+}
+
+bool Scheduler::ShiftContext(Sequence& seq) {
+  if (config_.context_shift_sink_tokens < 0) return false;
+  const int sink_blocks = BlocksFor(config_.context_shift_sink_tokens);
+  // Whole computed blocks after the sinks; drop the older half of them.
+  const int window_blocks = seq.num_computed / block_size_ - sink_blocks;
+  if (window_blocks <= 0) return false;
+  const int drop = std::max(1, window_blocks / 2);
+  for (int i = 0; i < drop; ++i) blocks_.Release(seq.blocks[sink_blocks + i]);
+  seq.blocks.erase(seq.blocks.begin() + sink_blocks, seq.blocks.begin() + sink_blocks + drop);
+  seq.sink_tokens = sink_blocks * block_size_;
+  seq.dropped_tokens += drop * block_size_;
+  seq.num_computed -= drop * block_size_;
+  ++seq.num_shifts;
+  return true;
 }
 
 void Scheduler::ReleaseSequence(Sequence& seq) {
@@ -306,6 +332,10 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
     ++update.num_output_tokens;
     UpdateHashes(seq);
     update.reason = StopReason(seq);
+    if (update.reason == FinishReason::kNone && seq.CacheLength() >= config_.max_model_len &&
+        !ShiftContext(seq)) {
+      update.reason = FinishReason::kLength;
+    }
     if (update.reason != FinishReason::kNone) {
       update.finished = true;
       seq.finish_reason = update.reason;

@@ -34,6 +34,11 @@ struct SchedulerConfig {
   // max_model_len per member, no joins until every member has finished.
   bool static_batching = false;
   std::vector<int32_t> eos_token_ids;
+  // Context shift for relative position encodings: when a sequence's cache reaches
+  // max_model_len, keep its first this-many tokens (rounded up to whole blocks; attention sinks)
+  // and the most recent half of the rest, and go on generating. -1 disables it (the sequence
+  // then finishes with kLength).
+  int context_shift_sink_tokens = -1;
 };
 
 struct ScheduledSequence {
@@ -113,6 +118,8 @@ class Scheduler {
   void UpdateHashes(Sequence& seq);
   void RegisterComputedBlocks(Sequence& seq);
   FinishReason StopReason(const Sequence& seq) const;
+  // Drops blocks after the sinks so the sequence fits max_model_len again; false if it cannot.
+  bool ShiftContext(Sequence& seq);
   void ReleaseSequence(Sequence& seq);
   void Remove(int64_t seq_id);
   static SequenceUpdate Describe(const Sequence& seq);

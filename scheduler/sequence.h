@@ -63,14 +63,24 @@ struct Sequence {
   // Chained hash of every full block of the token list (prompt then output), for prefix caching.
   std::vector<uint64_t> block_hashes;
   int num_registered_blocks = 0;     // leading blocks already offered to the prefix cache
+  // Context shift: tokens removed from the cache after the first sink_tokens. Positions are
+  // position_offset + cache index, so the window after the sinks moves down by the same
+  // amount without any cached key or value being rewritten.
+  int sink_tokens = 0;
+  int dropped_tokens = 0;
+  int num_shifts = 0;
 
   int NumTokens() const { return static_cast<int>(request.prompt.size() + output.size()); }
   int32_t TokenAt(int i) const {
     const int p = static_cast<int>(request.prompt.size());
     return i < p ? request.prompt[i] : output[i - p];
   }
+  // The tokens the KV cache holds (or will hold): all of them, unless a context shift dropped
+  // the ones after the first `sink_tokens` (attention sinks) to make room.
+  int CacheLength() const { return NumTokens() - dropped_tokens; }
+  int32_t CacheTokenAt(int c) const { return TokenAt(c < sink_tokens ? c : c + dropped_tokens); }
   // Tokens still to be fed to the model before the next sample.
-  int NumUncomputed() const { return NumTokens() - num_computed; }
+  int NumUncomputed() const { return CacheLength() - num_computed; }
   bool IsFinished() const { return state == SequenceState::kFinished; }
 };
 

@@ -24,6 +24,9 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
   f.Add("max-message-bytes", &o.max_message_bytes, "largest request message accepted");
   f.Add("log-level", &o.log_level, "trace, debug, info, warn, error");
   f.Add("no-tokenizer", &o.no_tokenizer, "ignore tokenizer.json: token-id prompts only");
+  f.Add("context-shift-sink-tokens", &o.context_shift_sink_tokens,
+        "when a request reaches --max-model-len, keep this many first tokens plus the recent half "
+        "of the rest and keep generating (RoPE/ALiBi models; -1 disables)");
 }
 
 absl::Status ValidateOptions(const ServerOptions& o) {

@@ -29,6 +29,7 @@ struct ServerOptions {
   int max_message_bytes = 16 << 20;
   std::string log_level = "info";
   bool no_tokenizer = false;       // serve token ids only even if tokenizer.json exists
+  int context_shift_sink_tokens = -1;  // >= 0 enables context shift (relative encodings only)
 };
 
 void RegisterFlags(base::CliFlags& flags, ServerOptions& options);

@@ -58,6 +58,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   config.scheduler.max_waiting = options.max_queue;
   config.scheduler.enable_prefix_caching = options.prefix_caching;
   config.scheduler.static_batching = options.static_batching;
+  config.scheduler.context_shift_sink_tokens = options.context_shift_sink_tokens;
   if (loaded.tokenizer && !loaded.tokenizer->config.eos_token_ids.empty()) {
     config.scheduler.eos_token_ids = loaded.tokenizer->config.eos_token_ids;
   }

@@ -269,3 +269,54 @@ TEST(SchedulerPolicy, StaticBatchingRunsFixedBatches) {
 
 }  // namespace
 }  // namespace ropewire::scheduler
+
+namespace ropewire::scheduler {
+namespace {
+
+TEST(SchedulerContextShift, GenerationContinuesPastTheMaximumLength) {
+  SchedulerConfig c = Config(8, 100, /*max_len=*/32);
+  c.context_shift_sink_tokens = 4;
+  c.enable_prefix_caching = false;
+  Scheduler s(c, 16, 4);
+  const int64_t a = *s.Add(Request(10, 80), 0);  // 90 tokens through a 32-token window
+  std::vector<int32_t> kept_at_shift;
+  int shifts_seen = 0;
+  int steps = 0;
+  while (s.Get(a) != nullptr && steps++ < 500) {
+    const Sequence before = *s.Get(a);
+    SchedulerOutput out = s.Plan();
+    for (const auto& e : out.scheduled) {
+      // Writes go only after the cached tokens: a block kept by a shift is never rewritten.
+      EXPECT_GE(e.cache_start, before.num_computed);
+      EXPECT_TRUE(std::equal(before.blocks.begin(), before.blocks.end(), e.blocks.begin()));
+    }
+    std::vector<model::SampledToken> samples(out.NumSamples(), model::SampledToken{7, 0.0f, {}});
+    auto updates = s.Commit(out, samples);
+    ASSERT_TRUE(s.CheckInvariants().ok()) << s.CheckInvariants();
+    if (const Sequence* seq = s.Get(a)) {
+      EXPECT_LE(seq->CacheLength(), 32);
+      if (seq->num_shifts > shifts_seen) {
+        shifts_seen = seq->num_shifts;
+        // The sink block stays where it was; positions of the window moved down instead.
+        EXPECT_EQ(seq->blocks.front(), before.blocks.front());
+        EXPECT_EQ(seq->sink_tokens, 4);
+        EXPECT_EQ(seq->CacheTokenAt(0), seq->TokenAt(0));
+        EXPECT_EQ(seq->CacheTokenAt(seq->CacheLength() - 1), seq->TokenAt(seq->NumTokens() - 1));
+      }
+    } else {
+      ASSERT_EQ(updates.size(), 1u);
+      EXPECT_EQ(updates[0].reason, FinishReason::kLength);
+      EXPECT_EQ(updates[0].num_output_tokens, 80);
+    }
+  }
+  EXPECT_GE(shifts_seen, 3);
+  EXPECT_EQ(s.blocks().NumFree(), 16);
+}
+
+TEST(SchedulerContextShift, DisabledFinishesAtTheLimit) {
+  Scheduler s(Config(8, 100, 32), 16, 4);
+  EXPECT_EQ(s.Add(Request(10, 80), 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ropewire::scheduler
