@@ -11,7 +11,18 @@
 namespace ropewire::model {
 
 enum class NormKind { kRmsNorm, kLayerNorm };
-enum class Activation { kSilu, kGelu, kGeluTanh, kRelu };
+enum class Activation { kSilu, kGelu, kGeluTanh, kBloomGelu, kRelu };
+
+// How a decoder layer combines attention and MLP with the residual stream.
+enum class ResidualLayout {
+  kSequential,          // x += attn(norm1 x); x += mlp(norm2 x)
+  kParallelSharedNorm,  // x += attn(norm x) + mlp(norm x)       (GPT-J, Phi, Falcon-7B)
+  kParallelTwoNorms,    // x += attn(norm1 x) + mlp(norm2 x)     (GPT-NeoX, Falcon-40B)
+};
+
+// max_model_len of a model whose encoding addresses no table and whose config names no trained
+// length (BLOOM's ALiBi): only RunnerOptions::max_model_len and the KV cache bound it.
+inline constexpr int64_t kUnboundedModelLength = int64_t(1) << 30;
 
 struct ModelConfig {
   std::string model_type;    // config.json "model_type", e.g. "llama"
@@ -26,6 +37,9 @@ struct ModelConfig {
   int num_kv_heads = 0;  // GQA/MQA when smaller than num_heads
   int head_dim = 0;      // explicit "head_dim" or hidden_size / num_heads
   int64_t max_position_embeddings = 0;
+  // Largest sequence length (position + 1) the model serves: from the config and its scaling
+  // (see ResolveRopeEncoding); absolute encodings: the size of their position table.
+  int64_t max_model_len = 0;
 
   NormKind norm = NormKind::kRmsNorm;
   float norm_eps = 1e-6f;
@@ -34,10 +48,26 @@ struct ModelConfig {
   bool qkv_bias = false;     // biases on the q, k and v projections
   bool o_bias = false;       // bias on the attention output projection
   bool mlp_bias = false;     // biases on the MLP projections
+  bool gated_mlp = true;     // SwiGLU [gate; up] (Llama) rather than up → act → down
+  bool norm_bias = false;    // LayerNorm with a bias
+  ResidualLayout residual = ResidualLayout::kSequential;
+  bool embedding_norm = false;   // LayerNorm right after the token embedding (BLOOM)
+  float embedding_scale = 1.0f;  // token embeddings × this (XGLM: sqrt(d_model))
+  // Token-embedding width when it differs from hidden_size (OPT's word_embed_proj_dim, with
+  // project_in/project_out); 0: hidden_size.
+  int64_t embedding_dim = 0;
+  float softmax_scale = 0.0f;    // 0: 1/sqrt(head_dim)
+  bool scale_attn_by_inverse_layer_idx = false;  // GPT-2: scores also / (layer + 1)
+  float clip_qkv = 0.0f;         // MPT: clamp the fused qkv to ±clip_qkv (0: off)
+  bool final_norm = true;        // a norm before the LM head
+  bool lm_head_bias = false;
   // Per layer: attend only this many most recent positions (0 = full causal attention).
   std::vector<int> sliding_window;
 
   kernels::PositionEncoding position;
+  // Per layer, when transformers 5.x nested rope_parameters give layer types different RoPE;
+  // empty when every layer uses `position`.
+  std::vector<kernels::PositionEncoding> position_by_layer;
 
   std::vector<int32_t> bos_token_ids;
   std::vector<int32_t> eos_token_ids;
@@ -53,5 +83,12 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
 
 // The model types this build can run.
 std::vector<std::string> SupportedModelTypes();
+
+class JsonReader;
+// config.json's activation name under `key` (`fallback` when absent).
+absl::StatusOr<Activation> ParseActivation(const JsonReader& json, const std::string& key,
+                                           const std::string& fallback);
+// Token id lists ("bos_token_id", "eos_token_id": an integer or a list).
+absl::StatusOr<std::vector<int32_t>> TokenIdList(const JsonReader& json, const std::string& key);
 
 }  // namespace ropewire::model

@@ -6,17 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "kernels/cpu/threading.h"
-#include "model/families/llama.h"
-#include "model/safetensors.h"
+#include "model/position_config.h"
 
 namespace ropewire::model {
-
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& dir) {
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
-  ASSIGN_OR_RETURN(auto store, TensorStore::Open(dir));
-  // Every model type LoadModelConfig accepts is one of the Llama family for now.
-  return LoadLlamaFamily(config, *store);
-}
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Load(const std::string& model_dir,
                                                                const RunnerOptions& options) {
@@ -40,7 +32,18 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::unique_ptr
     }
     num_blocks = std::min<int64_t>(num_blocks, std::numeric_limits<int32_t>::max());
   }
+  const ModelConfig& config = model->config();
+  int64_t max_model_len = config.max_model_len;
+  if (options.max_model_len > 0) {
+    if (!config.position.IsRelative() && options.max_model_len > config.max_model_len) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "max_model_len ", options.max_model_len, " exceeds the ", config.max_model_len,
+          " positions of the model's ", PositionEncodingName(config.position), " position table"));
+    }
+    max_model_len = options.max_model_len;
+  }
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
+  runner->max_model_len_ = max_model_len;
   ASSIGN_OR_RETURN(runner->cache_,
                    KvCache::Create(model->config(), static_cast<int>(num_blocks), options.block_size));
   runner->model_ = std::move(model);
@@ -49,6 +52,15 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::unique_ptr
 
 absl::Status ModelRunner::Execute(const StepPlan& plan, std::vector<float>* logits) {
   RETURN_IF_ERROR(ValidateStepPlan(plan, config().vocab_size, num_blocks(), block_size()));
+  for (int s = 0; s < plan.num_seqs(); ++s) {
+    const int64_t length = int64_t(plan.position_offset[s]) + plan.kv_len[s];
+    if (length > max_model_len_) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "sequence ", plan.seq_ids[s], " reaches position ", length - 1, " but the model serves ",
+          max_model_len_, " positions (max_model_len, ", PositionEncodingName(config().position),
+          ")"));
+    }
+  }
   logits->resize(plan.logits_rows.size() * config().vocab_size);
   if (plan.num_tokens() == 0) return absl::OkStatus();
   return model_->Forward(plan, *cache_, logits->data());

@@ -20,6 +20,10 @@ struct RunnerOptions {
   int num_blocks = 0;
   int64_t kv_cache_bytes = int64_t(1) << 30;
   int num_threads = 0;  // 0: one per core
+  // Longest sequence (largest position + 1) served; 0: the model's ModelConfig::max_model_len.
+  // RoPE and ALiBi models may be given more than their config's length; absolute encodings may
+  // not exceed their position table.
+  int64_t max_model_len = 0;
 };
 
 // What the engine drives: anything that runs a StepPlan and returns logits rows. ModelRunner is
@@ -30,6 +34,8 @@ class StepExecutor {
   virtual const ModelConfig& config() const = 0;
   virtual int num_blocks() const = 0;
   virtual int block_size() const = 0;
+  // Longest sequence (largest position + 1) the executor accepts.
+  virtual int64_t max_model_len() const { return config().max_model_len; }
   virtual absl::Status Execute(const StepPlan& plan, std::vector<float>* logits) = 0;
 };
 
@@ -43,15 +49,19 @@ class ModelRunner : public StepExecutor {
   const ModelConfig& config() const override { return model_->config(); }
   int num_blocks() const override { return cache_->geometry().num_blocks; }
   int block_size() const override { return cache_->geometry().block_size; }
+  // Longest sequence served (RunnerOptions::max_model_len or the config's).
+  int64_t max_model_len() const override { return max_model_len_; }
 
-  // Validates the plan, runs it and returns logits for plan.logits_rows: a row-major
-  // [logits_rows.size(), vocab_size] matrix (reusing `logits`' storage).
+  // Validates the plan (and every sequence's positions against max_model_len()), runs it and
+  // returns logits for plan.logits_rows: a row-major [logits_rows.size(), vocab_size] matrix
+  // (reusing `logits`' storage).
   absl::Status Execute(const StepPlan& plan, std::vector<float>* logits) override;
 
  private:
   ModelRunner() = default;
   std::unique_ptr<CausalLm> model_;
   std::unique_ptr<KvCache> cache_;
+  int64_t max_model_len_ = 0;
 };
 
 }  // namespace ropewire::model

@@ -76,46 +76,63 @@ void Sampler::ApplyPenalties(const SamplingParams& params, const std::vector<int
 }
 
 int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw_index) {
-  // Candidates sorted by logit, best first (ties by token id so the order is deterministic).
-  const int64_t keep = params.top_k > 0 ? std::min<int64_t>(params.top_k, vocab_size_) : vocab_size_;
+  const float max_logit = *std::max_element(work_.begin(), work_.end());
+  const double u = UniformFromSeed(seed, draw_index);
+  const bool truncates = params.top_k > 0 || params.top_p < 1.0f || params.min_p > 0.0f;
+  if (!truncates) {
+    // Plain temperature sampling: one linear pass, candidates in token-id order.
+    probs_.resize(vocab_size_);
+    double total = 0.0;
+    for (int64_t i = 0; i < vocab_size_; ++i) total += probs_[i] = std::exp((work_[i] - max_logit) / params.temperature);
+    double target = u * total;
+    for (int64_t i = 0; i < vocab_size_; ++i) {
+      target -= probs_[i];
+      if (target < 0.0) return static_cast<int32_t>(i);
+    }
+    return static_cast<int32_t>(vocab_size_ - 1);
+  }
+  // Candidates best first (ties by token id, so the order is deterministic). Only as many are
+  // sorted as top-k, top-p and min-p can keep: a small prefix usually holds all the mass.
+  auto better = [&](int32_t a, int32_t b) { return work_[a] > work_[b] || (work_[a] == work_[b] && a < b); };
   order_.resize(vocab_size_);
   std::iota(order_.begin(), order_.end(), 0);
-  auto better = [&](int32_t a, int32_t b) { return work_[a] > work_[b] || (work_[a] == work_[b] && a < b); };
-  std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
-  order_.resize(keep);
-
-  probs_.resize(keep);
-  const float max_logit = work_[order_[0]];
-  double total = 0.0;
-  for (int64_t i = 0; i < keep; ++i) {
-    probs_[i] = std::exp((work_[order_[i]] - max_logit) / params.temperature);
-    total += probs_[i];
+  if (params.min_p > 0.0f) {  // drop tokens below min_p × the best probability up front
+    const float cutoff = max_logit + params.temperature * std::log(params.min_p);
+    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](int32_t t) { return work_[t] < cutoff; }),
+                 order_.end());
   }
-  int64_t cut = keep;
-  if (params.top_p < 1.0f) {  // smallest prefix whose mass reaches top_p
+  int64_t keep = static_cast<int64_t>(order_.size());
+  double total = 0.0;  // mass top-p is a fraction of: every candidate, or the top-k
+  if (params.top_k > 0 && params.top_k < keep) {
+    keep = params.top_k;
+    std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
+    order_.resize(keep);
+  }
+  for (int32_t t : order_) total += std::exp((work_[t] - max_logit) / params.temperature);
+  for (int64_t sorted = std::min<int64_t>(keep, 64);; sorted = std::min<int64_t>(keep, sorted * 16)) {
+    std::partial_sort(order_.begin(), order_.begin() + sorted, order_.end(), better);
+    probs_.resize(sorted);
     double mass = 0.0;
-    for (int64_t i = 0; i < keep; ++i) {
-      mass += probs_[i] / total;
-      if (mass >= params.top_p) {
+    int64_t cut = sorted;
+    for (int64_t i = 0; i < sorted; ++i) {
+      probs_[i] = std::exp((work_[order_[i]] - max_logit) / params.temperature);
+      mass += probs_[i];
+      if (params.top_p < 1.0f && mass / total >= params.top_p) {
         cut = i + 1;
         break;
       }
     }
+    if (cut < sorted || sorted == keep) {
+      double kept = 0.0;
+      for (int64_t i = 0; i < cut; ++i) kept += probs_[i];
+      double target = u * kept;
+      for (int64_t i = 0; i < cut; ++i) {
+        target -= probs_[i];
+        if (target < 0.0) return order_[i];
+      }
+      return order_[cut - 1];
+    }
   }
-  if (params.min_p > 0.0f) {  // drop tokens below min_p times the best probability
-    const float threshold = params.min_p * probs_[0];
-    int64_t i = 1;
-    while (i < cut && probs_[i] >= threshold) ++i;
-    cut = i;
-  }
-  double kept_mass = 0.0;
-  for (int64_t i = 0; i < cut; ++i) kept_mass += probs_[i];
-  double target = UniformFromSeed(seed, draw_index) * kept_mass;
-  for (int64_t i = 0; i < cut; ++i) {
-    target -= probs_[i];
-    if (target < 0.0) return order_[i];
-  }
-  return order_[cut - 1];
 }
 
 void Sampler::FillLogprobs(const float* logits, int n, int32_t chosen, SampledToken* out) {
@@ -145,8 +162,9 @@ SampledToken Sampler::Sample(const float* logits, const SamplingParams& params,
   } else {
     result.token = Draw(params, seed, output.size());
   }
-  // Log-probabilities are those of the model's own distribution (raw logits).
-  FillLogprobs(logits, params.logprobs, result.token, &result);
+  // Log-probabilities (of the model's own distribution, raw logits) only when asked for: they
+  // cost a pass over the whole vocabulary.
+  if (params.logprobs > 0) FillLogprobs(logits, params.logprobs, result.token, &result);
   return result;
 }
 

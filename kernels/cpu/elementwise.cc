@@ -47,7 +47,64 @@ void SiluGateMulRow(const float* gate, const float* up, float* out, int64_t cols
   }
 }
 
+ROPEWIRE_SIMD_CLONES
+void ActivationRow(ActivationKind kind, float* x, int64_t cols) {
+  switch (kind) {
+    case ActivationKind::kGelu:
+      for (int64_t i = 0; i < cols; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+      break;
+    case ActivationKind::kGeluTanh:
+      for (int64_t i = 0; i < cols; ++i) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+      }
+      break;
+    case ActivationKind::kBloomGelu:
+      for (int64_t i = 0; i < cols; ++i) {
+        const float v = x[i];
+        x[i] = v * 0.5f * (1.0f + std::tanh(0.79788456f * v * (1.0f + 0.044715f * v * v)));
+      }
+      break;
+    case ActivationKind::kRelu:
+      for (int64_t i = 0; i < cols; ++i) x[i] = std::max(x[i], 0.0f);
+      break;
+    case ActivationKind::kSilu:
+      for (int64_t i = 0; i < cols; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+      break;
+  }
+}
+
 }  // namespace
+
+void ApplyActivation(ActivationKind kind, float* x, int64_t stride, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols >= 16384)
+  for (int64_t r = 0; r < rows; ++r) ActivationRow(kind, x + r * stride, cols);
+}
+
+void ClampInPlace(float* x, int64_t stride, int64_t rows, int64_t cols, float limit) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * stride;
+    for (int64_t i = 0; i < cols; ++i) row[i] = std::min(std::max(row[i], -limit), limit);
+  }
+}
+
+void ScaleInPlace(float* x, int64_t stride, int64_t rows, int64_t cols, float factor) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * stride;
+#pragma omp simd
+    for (int64_t i = 0; i < cols; ++i) row[i] *= factor;
+  }
+}
+
+void AddTableRows(const float* table, int64_t dim, const int32_t* rows, int64_t num_rows,
+                  float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const float* src = table + int64_t(rows[r]) * dim;
+    float* dst = out + r * out_stride;
+#pragma omp simd
+    for (int64_t i = 0; i < dim; ++i) dst[i] += src[i];
+  }
+}
 
 void RmsNorm(const float* x, int64_t x_stride, const float* weight, float eps, float* out,
              int64_t out_stride, int64_t rows, int64_t cols) {

@@ -19,6 +19,28 @@ void LayerNorm(const float* x, int64_t x_stride, const float* weight, const floa
 void SiluGateMul(const float* gate_up, int64_t gate_up_stride, float* out, int64_t out_stride,
                  int64_t rows, int64_t cols);
 
+// Element-wise activations of a plain (not gated) MLP.
+enum class ActivationKind {
+  kGelu,       // exact: 0.5 x (1 + erf(x / sqrt 2))
+  kGeluTanh,   // gelu_new / gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  kBloomGelu,  // BLOOM's truncated constant: 0.5 x (1 + tanh(0.79788456 x (1 + 0.044715 x^2)))
+  kRelu,
+  kSilu,
+};
+
+// x = act(x) in place over rows × cols.
+void ApplyActivation(ActivationKind kind, float* x, int64_t stride, int64_t rows, int64_t cols);
+
+// x = clamp(x, -limit, limit) in place (MPT's clip_qkv).
+void ClampInPlace(float* x, int64_t stride, int64_t rows, int64_t cols, float limit);
+
+// x *= factor in place.
+void ScaleInPlace(float* x, int64_t stride, int64_t rows, int64_t cols, float factor);
+
+// out[r] += table[rows[r]]: absolute position embeddings. The caller validates the rows.
+void AddTableRows(const float* table, int64_t dim, const int32_t* rows, int64_t num_rows,
+                  float* out, int64_t out_stride);
+
 // x[r] += bias for every row.
 void AddBias(float* x, int64_t stride, const float* bias, int64_t rows, int64_t cols);
 

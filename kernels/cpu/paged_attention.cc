@@ -68,7 +68,9 @@ class TileAttention {
       : q_(q), q_stride_(q_stride), layer_(layer), geo_(geometry), batch_(batch),
         params_(params), out_(out), out_stride_(out_stride),
         group_(params.num_heads / params.num_kv_heads),
-        rope_(params.position && params.position->kind == PositionKind::kRope) {}
+        rope_(params.position && params.position->kind == PositionKind::kRope),
+        score_bias_(params.position && (params.position->kind == PositionKind::kAlibi ||
+                                        params.position->kind == PositionKind::kRelativeBias)) {}
 
   void Run(const WorkItem& item) {
     const int d = params_.head_dim;
@@ -85,7 +87,11 @@ class TileAttention {
     const int kv_len = batch_.kv_len[item.seq];
     const int first_cache_index = kv_len - query_len;  // cache index of query row 0
     const int offset = batch_.position_offset[item.seq];
-    LoadQueries(item, first_cache_index, offset, s.queries.data());
+    const RopeTable* table = nullptr;
+    if (rope_) {
+      table = params_.seq_rope_tables ? params_.seq_rope_tables[item.seq] : params_.rope_table;
+    }
+    LoadQueries(item, first_cache_index, offset, table, s.queries.data());
 
     // Keys visible to some row of this tile: [key_begin, key_end).
     const int key_end = first_cache_index + item.first_query + item.num_queries;
@@ -93,22 +99,24 @@ class TileAttention {
     if (params_.sliding_window > 0) {
       key_begin = std::max(0, first_cache_index + item.first_query - params_.sliding_window + 1);
     }
-    const int32_t* table = batch_.BlockTable(item.seq);
+    const int32_t* blocks = batch_.BlockTable(item.seq);
     for (int block = key_begin / geo_.block_size; block * geo_.block_size < key_end; ++block) {
       const int block_first = block * geo_.block_size;
       const int lo = std::max(key_begin, block_first) - block_first;
       const int hi = std::min(key_end, block_first + geo_.block_size) - block_first;
-      const int64_t page = int64_t(table[block]) * geo_.BlockStride() +
+      const int64_t page = int64_t(blocks[block]) * geo_.BlockStride() +
                            int64_t(item.kv_head) * geo_.HeadStride();
-      const float* keys = LoadKeys(layer_.keys + page, block_first, lo, hi, offset, s.keys.data());
+      const float* keys =
+          LoadKeys(layer_.keys + page, block_first, lo, hi, offset, table, s.keys.data());
       const float* values = layer_.values + page;
-      AttendBlock(item, first_cache_index, block_first, lo, hi, keys, values, s);
+      AttendBlock(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
     }
     StoreOutputs(item, s);
   }
 
  private:
-  void LoadQueries(const WorkItem& item, int first_cache_index, int offset, float* dst) const {
+  void LoadQueries(const WorkItem& item, int first_cache_index, int offset, const RopeTable* table,
+                   float* dst) const {
     const int d = params_.head_dim;
     const int row0 = batch_.query_start[item.seq] + item.first_query;
     for (int i = 0; i < item.num_queries; ++i) {
@@ -119,8 +127,8 @@ class TileAttention {
         float* dst_row = dst + int64_t(i * group_ + g) * d;
         const float* src = q_row + int64_t(head) * d;
         if (rope_) {
-          ApplyRope(params_.position->rope, params_.rope_table->Cos(position),
-                    params_.rope_table->Sin(position), src, dst_row, d);
+          ApplyRope(params_.position->rope, table->Cos(position), table->Sin(position), src,
+                    dst_row, d);
         } else {
           std::memcpy(dst_row, src, sizeof(float) * d);
         }
@@ -132,20 +140,45 @@ class TileAttention {
   // Returns keys [lo, hi) of a block, rotated by position when the model uses RoPE; the
   // returned pointer is indexed from the block's slot 0.
   const float* LoadKeys(const float* page_keys, int block_first, int lo, int hi, int offset,
-                        float* rotated) const {
-    if (!rope_) return page_keys;
+                        const RopeTable* table, float* rotated) const {
+    if (!rope_ || params_.keys_prerotated) return page_keys;
     const int d = params_.head_dim;
     for (int t = lo; t < hi; ++t) {
       const int position = offset + block_first + t;
-      ApplyRope(params_.position->rope, params_.rope_table->Cos(position),
-                params_.rope_table->Sin(position), page_keys + int64_t(t) * d,
-                rotated + int64_t(t) * d, d);
+      ApplyRope(params_.position->rope, table->Cos(position), table->Sin(position),
+                page_keys + int64_t(t) * d, rotated + int64_t(t) * d, d);
     }
     return rotated;
   }
 
-  void AttendBlock(const WorkItem& item, int first_cache_index, int block_first, int lo, int hi,
-                   const float* keys, const float* values, Scratch& s) const {
+  // Adds ALiBi's or T5's term to scores p[t_begin, t_end) of query head `head`; key t of the
+  // block sits at position key_position0 + t.
+  void AddScoreBias(int head, int query_position, int key_position0, int t_begin, int t_end,
+                    float* p) const {
+    const PositionEncoding& pe = *params_.position;
+    if (pe.kind == PositionKind::kAlibi) {
+      const float slope = pe.alibi.slopes[head];
+      if (pe.alibi.bf16_key_position_form) {
+        for (int t = t_begin; t < t_end; ++t) {
+          p[t] += RoundToBfloat16(slope * float(key_position0 + t)) * pe.alibi.bias_scale;
+        }
+      } else {
+        for (int t = t_begin; t < t_end; ++t) {
+          p[t] += slope * float(key_position0 + t - query_position);
+        }
+      }
+      return;
+    }
+    const RelativeBiasSpec& rb = pe.relative_bias;
+    for (int t = t_begin; t < t_end; ++t) {
+      const int bucket = T5RelativePositionBucket(key_position0 + t - query_position,
+                                                  rb.bidirectional, rb.num_buckets, rb.max_distance);
+      p[t] += rb.table[int64_t(bucket) * rb.num_heads + head];
+    }
+  }
+
+  void AttendBlock(const WorkItem& item, int first_cache_index, int offset, int block_first,
+                   int lo, int hi, const float* keys, const float* values, Scratch& s) const {
     const int d = params_.head_dim;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < item.num_queries; ++i) {
@@ -162,10 +195,12 @@ class TileAttention {
         const float* qrow = s.queries.data() + int64_t(row) * d;
         float* p = s.scores.data() + int64_t(row) * geo_.block_size;
         float block_max = neg_inf;
-        for (int t = t_begin; t < t_end; ++t) {
-          p[t] = Dot(qrow, keys + int64_t(t) * d, d);
-          block_max = std::max(block_max, p[t]);
+        for (int t = t_begin; t < t_end; ++t) p[t] = Dot(qrow, keys + int64_t(t) * d, d);
+        if (score_bias_) {
+          AddScoreBias(item.kv_head * group_ + g, offset + query_index, offset + block_first,
+                       t_begin, t_end, p);
         }
+        for (int t = t_begin; t < t_end; ++t) block_max = std::max(block_max, p[t]);
         const float new_max = std::max(s.row_max[row], block_max);
         const float rescale = std::exp(s.row_max[row] - new_max);
         float block_sum = 0.0f;
@@ -207,6 +242,7 @@ class TileAttention {
   int64_t out_stride_;
   int group_;
   bool rope_;
+  bool score_bias_;
 };
 
 // Query positions per work item: enough rows to amortise rotating each key block, few enough

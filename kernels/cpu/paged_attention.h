@@ -19,8 +19,13 @@ struct AttentionParams {
   // Keys further back than this many positions are not attended (Mistral); 0 disables.
   int sliding_window = 0;
   const PositionEncoding* position = nullptr;
-  // Required when position->kind is kRope; must cover every position of the step.
+  // RoPE: the table of every sequence of the step ([num_seqs], RopeTableSet::per_sequence());
+  // when null, `rope_table` serves them all. Each must cover its sequence's positions.
+  const RopeTable* const* seq_rope_tables = nullptr;
   const RopeTable* rope_table = nullptr;
+  // The pages already hold rotated keys (only the query is rotated). Not how ropewire caches
+  // keys (DESIGN.md decision 1); it exists to measure what rotating keys on the fly costs.
+  bool keys_prerotated = false;
 };
 
 // Writes the step's new keys and values into their slots. `slots[r]` is the flat slot
@@ -29,8 +34,9 @@ void WriteKv(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
              const int32_t* slots, int64_t rows, const KvGeometry& geometry,
              KvLayerView<float> layer);
 
-// out[r, h*head_dim ...] = softmax(q_h · K^T * scale + causal mask) · V for each query row r of
-// each sequence. Query row i of sequence s sits at cache index kv_len[s] - query_len(s) + i and
+// out[r, h*head_dim ...] = softmax(q_h · K^T * scale + position term + causal mask) · V for each
+// query row r of each sequence; the position term is ALiBi's or T5's score bias when the
+// encoding has one. Query row i of sequence s sits at cache index kv_len[s] - query_len(s) + i and
 // sees cache indices 0 ... that index; positions are position_offset[s] + cache index.
 void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
                     const KvGeometry& geometry, const RaggedBatchView& batch,

@@ -1,7 +1,7 @@
 // Paged attention against a plain reference written in double precision: contiguous keys,
 // rotation by absolute position, full softmax. Covers GQA, both RoPE layouts, partial rotary,
-// no position term, prefill chunks beside decodes, position offsets, sliding windows and random
-// block placement.
+// per-sequence RoPE tables (dynamic NTK, LongRoPE), ALiBi and T5 score biases, no position term,
+// prefill chunks beside decodes, position offsets, sliding windows and random block placement.
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -25,11 +25,14 @@ struct SeqSpec {
   int offset;  // position of cache index 0
 };
 
-// Reference rotation of one head vector, from inv_freq in double.
-void RotateReference(const RopeSpec& spec, int position, std::vector<double>& x) {
+// Reference rotation of one head vector, from the inverse frequencies the sequence's length
+// selects, in double.
+void RotateReference(const RopeSpec& spec, int64_t seq_length, int position,
+                     std::vector<double>& x) {
   const int half = spec.rotary_dim / 2;
+  const std::vector<float> inv_freq = InverseFrequenciesForLength(spec, seq_length);
   for (int k = 0; k < half; ++k) {
-    const double angle = double(position) * double(spec.inv_freq[k]);
+    const double angle = double(position) * double(inv_freq[k]);
     const double c = std::cos(angle) * spec.attention_scaling;
     const double s = std::sin(angle) * spec.attention_scaling;
     const int i = spec.layout == RopeLayout::kNeox ? k : 2 * k;
@@ -55,12 +58,13 @@ class AttentionHarness {
     BuildCache();
   }
 
+  // Replaces the position encoding the shape implies (ALiBi, T5 bias, scaled RoPE tables).
+  void SetPosition(const PositionEncoding& position) { position_ = position; }
+
   // Runs the kernel and returns the largest relative error against the reference.
   double MaxError() {
-    RopeTable table(position_.rope);
-    int max_position = 0;
-    for (const auto& s : seqs_) max_position = std::max(max_position, s.offset + s.cached + s.query);
-    table.EnsureCapacity(max_position);
+    RopeTableSet tables(position_.rope);
+    tables.Prepare(View());
     AttentionParams params;
     params.num_heads = shape_.num_heads;
     params.num_kv_heads = shape_.num_kv_heads;
@@ -68,7 +72,7 @@ class AttentionHarness {
     params.softmax_scale = 1.0f / std::sqrt(float(shape_.head_dim));
     params.sliding_window = shape_.sliding_window;
     params.position = &position_;
-    params.rope_table = &table;
+    params.seq_rope_tables = tables.per_sequence();
     const int q_width = shape_.num_heads * shape_.head_dim;
     std::vector<float> out(size_t(query_start_.back()) * q_width, NAN);
     PagedAttention(queries_.data(), q_width, {keys_.data(), values_.data()}, geometry_, View(),
@@ -80,10 +84,15 @@ class AttentionHarness {
   std::vector<float> Run(int shift) {
     for (auto& s : seqs_) s.offset += shift;
     RopeTable table(position_.rope);
-    table.EnsureCapacity(100000);
-    AttentionParams params{shape_.num_heads, shape_.num_kv_heads, shape_.head_dim,
-                           1.0f / std::sqrt(float(shape_.head_dim)), shape_.sliding_window,
-                           &position_, &table};
+    if (position_.kind == PositionKind::kRope) table.EnsureCapacity(100000);
+    AttentionParams params;
+    params.num_heads = shape_.num_heads;
+    params.num_kv_heads = shape_.num_kv_heads;
+    params.head_dim = shape_.head_dim;
+    params.softmax_scale = 1.0f / std::sqrt(float(shape_.head_dim));
+    params.sliding_window = shape_.sliding_window;
+    params.position = &position_;
+    params.rope_table = &table;
     offsets_.clear();
     for (const auto& s : seqs_) offsets_.push_back(s.offset);
     const int q_width = shape_.num_heads * shape_.head_dim;
@@ -169,13 +178,16 @@ class AttentionHarness {
         for (int h = 0; h < shape_.num_heads; ++h) {
           std::vector<double> q(queries_.begin() + (size_t(row) * shape_.num_heads + h) * d,
                                 queries_.begin() + (size_t(row) * shape_.num_heads + h + 1) * d);
-          if (shape_.rope) RotateReference(position_.rope, spec.offset + index, q);
+          const int64_t length = spec.offset + spec.cached + spec.query;
+          const bool rope = position_.kind == PositionKind::kRope;
+          if (rope) RotateReference(position_.rope, length, spec.offset + index, q);
           const int first = shape_.sliding_window > 0 ? std::max(0, index - shape_.sliding_window + 1) : 0;
           std::vector<double> scores;
           for (int j = first; j <= index; ++j) {
             std::vector<double> k = Head(keys_, s, j, h / group);
-            if (shape_.rope) RotateReference(position_.rope, spec.offset + j, k);
-            scores.push_back(std::inner_product(q.begin(), q.end(), k.begin(), 0.0) * scale);
+            if (rope) RotateReference(position_.rope, length, spec.offset + j, k);
+            scores.push_back(std::inner_product(q.begin(), q.end(), k.begin(), 0.0) * scale +
+                             ReferenceBias(h, spec.offset + index, spec.offset + j));
           }
           const double max_score = *std::max_element(scores.begin(), scores.end());
           double sum = 0.0;
@@ -194,6 +206,23 @@ class AttentionHarness {
       }
     }
     return worst;
+  }
+
+  double ReferenceBias(int head, int query_position, int key_position) const {
+    if (position_.kind == PositionKind::kAlibi) {
+      const AlibiSpec& alibi = position_.alibi;
+      if (alibi.bf16_key_position_form) {
+        return double(RoundToBfloat16(alibi.slopes[head] * float(key_position))) * alibi.bias_scale;
+      }
+      return double(alibi.slopes[head]) * (key_position - query_position);
+    }
+    if (position_.kind == PositionKind::kRelativeBias) {
+      const RelativeBiasSpec& rb = position_.relative_bias;
+      const int bucket = T5RelativePositionBucket(key_position - query_position, rb.bidirectional,
+                                                  rb.num_buckets, rb.max_distance);
+      return rb.table[size_t(bucket) * rb.num_heads + head];
+    }
+    return 0.0;
   }
 
   Shape shape_;
@@ -249,6 +278,84 @@ TEST(AttentionShiftInvariance, RopeDependsOnlyOnDistance) {
       // Angles grow with position, so fp32 rounding of the larger angles costs a little.
       EXPECT_LE(worst, 2e-3) << "shift " << shift;
     }
+  }
+}
+
+PositionEncoding Alibi(int num_heads) {
+  PositionEncoding pe;
+  pe.kind = PositionKind::kAlibi;
+  pe.alibi.slopes = AlibiSlopes(num_heads);
+  return pe;
+}
+
+TEST(AttentionScoreBias, AlibiMatchesReference) {
+  for (int heads : {6, 12}) {
+    for (int block_size : {1, 4, 16}) {
+      AttentionHarness harness({heads, heads / 2, 32, 0, RopeLayout::kNeox, false, 0}, kMixedBatch,
+                               block_size, 7 + block_size);
+      harness.SetPosition(Alibi(heads));
+      EXPECT_LE(harness.MaxError(), 2e-5) << heads << " heads, block size " << block_size;
+    }
+  }
+}
+
+TEST(AttentionScoreBias, FalconAlibiFormMatchesReference) {
+  PositionEncoding pe = Alibi(6);
+  for (float& s : pe.alibi.slopes) s = RoundToBfloat16(s);
+  pe.alibi.bf16_key_position_form = true;
+  pe.alibi.bias_scale = 1.0f / std::sqrt(16.0f);
+  AttentionHarness harness({6, 6, 16, 0, RopeLayout::kNeox, false, 0}, kMixedBatch, 4, 5);
+  harness.SetPosition(pe);
+  EXPECT_LE(harness.MaxError(), 2e-5);
+}
+
+TEST(AttentionScoreBias, T5RelativeBiasMatchesReference) {
+  PositionEncoding pe;
+  pe.kind = PositionKind::kRelativeBias;
+  pe.relative_bias.num_heads = 4;
+  pe.relative_bias.bidirectional = false;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int i = 0; i < pe.relative_bias.num_buckets * 4; ++i) pe.relative_bias.table.push_back(normal(rng));
+  AttentionHarness harness({4, 2, 32, 0, RopeLayout::kNeox, false, 0}, kMixedBatch, 4, 11);
+  harness.SetPosition(pe);
+  EXPECT_LE(harness.MaxError(), 2e-5);
+}
+
+// Sequences of one step with different lengths get different tables (DESIGN.md decision 1).
+TEST(AttentionLengthDependentRope, DynamicNtkAndLongRopePerSequence) {
+  PositionEncoding dynamic;
+  dynamic.kind = PositionKind::kRope;
+  dynamic.rope.rotary_dim = 32;
+  dynamic.rope.theta = 10000.0;
+  dynamic.rope.inv_freq = DefaultInverseFrequencies(10000.0, 32);
+  dynamic.rope.length_rule = RopeLengthRule::kDynamicNtk;
+  dynamic.rope.dynamic_factor = 2.0;
+  dynamic.rope.dynamic_base_length = 30;  // kMixedBatch has sequences on both sides
+  PositionEncoding longrope = dynamic;
+  longrope.rope.length_rule = RopeLengthRule::kLongRope;
+  longrope.rope.long_threshold = 30;
+  longrope.rope.attention_scaling = 1.19f;
+  for (float inv : dynamic.rope.inv_freq) longrope.rope.long_inv_freq.push_back(inv / 3.0f);
+  for (const PositionEncoding& pe : {dynamic, longrope}) {
+    AttentionHarness harness({8, 2, 64, 32, RopeLayout::kNeox, true, 0}, kMixedBatch, 4, 21);
+    harness.SetPosition(pe);
+    EXPECT_LE(harness.MaxError(), 2e-5);
+  }
+}
+
+// Decision 2: ALiBi depends only on query - key distance.
+TEST(AttentionShiftInvariance, AlibiDependsOnlyOnDistance) {
+  AttentionHarness harness({12, 4, 32, 0, RopeLayout::kNeox, false, 0}, kMixedBatch, 4, 98);
+  harness.SetPosition(Alibi(12));
+  const std::vector<float> base = harness.Run(0);
+  for (int shift : {1, 17, 4096}) {
+    const std::vector<float> shifted = harness.Run(shift);
+    double worst = 0.0;
+    for (size_t i = 0; i < base.size(); ++i) {
+      worst = std::max(worst, double(std::abs(base[i] - shifted[i])));
+    }
+    EXPECT_LE(worst, 1e-5) << "shift " << shift;
   }
 }
 
