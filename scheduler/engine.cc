@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/rope_table.h"
 
 namespace ropewire::scheduler {
 namespace {
@@ -16,7 +17,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
                                                        EngineConfig config) {
   const model::ModelConfig& model = executor->config();
   SchedulerConfig& s = config.scheduler;
-  if (s.max_model_len <= 0) s.max_model_len = static_cast<int>(model.max_position_embeddings);
+  const int64_t executor_limit = executor->max_model_len();
+  if (s.max_model_len <= 0) s.max_model_len = static_cast<int>(std::min<int64_t>(executor_limit, 1 << 30));
+  if (s.max_model_len > executor_limit) {
+    return absl::InvalidArgumentError(absl::StrCat("max_model_len ", s.max_model_len,
+                                                   " exceeds what the model accepts (", executor_limit, ")"));
+  }
+  if (model.position.kind == kernels::PositionKind::kRope) {
+    const kernels::RopeSpec rope = model.position.rope;
+    auto key = [rope](int64_t length) { return kernels::RopeTableKey(rope, length); };
+    if (key(1) != key(int64_t(s.max_model_len) * 4)) {
+      // Length-dependent tables (LongRoPE, dynamic NTK): recompute on a table change, and no
+      // sharing of blocks computed under another table.
+      s.rope_table_key = key;
+      s.enable_prefix_caching = false;
+    }
+  }
   if (s.eos_token_ids.empty()) s.eos_token_ids = model.eos_token_ids;
   if (s.max_num_seqs <= 0 || s.max_num_batched_tokens <= 0 || s.max_waiting <= 0) {
     return absl::InvalidArgumentError("max_num_seqs, max_num_batched_tokens and the queue limit must be positive");

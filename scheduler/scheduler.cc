@@ -128,6 +128,11 @@ void Scheduler::ScheduleRunning(PlanState& s, const Sequence& seq, int num_token
   Schedule(s, seq, std::move(table), seq.num_computed, num_tokens, false, 0);
 }
 
+bool Scheduler::NeedsRopeRecompute(const Sequence& seq) const {
+  if (!config_.rope_table_key || seq.num_computed == 0) return false;
+  return config_.rope_table_key(int64_t(seq.position_offset) + seq.CacheLength()) != seq.cache_rope_key;
+}
+
 void Scheduler::PlanDecodes(PlanState& s) const {
   for (const auto& [order, id] : running_) {
     const Sequence& seq = *sequences_.at(id);
@@ -135,6 +140,17 @@ void Scheduler::PlanDecodes(PlanState& s) const {
     if (s.token_budget <= 0) break;
     const int need = BlocksFor(seq.num_computed + 1) - static_cast<int>(seq.blocks.size());
     if (!MakeRoom(s, need, id)) continue;
+    if (NeedsRopeRecompute(seq)) {
+      // The whole cache again, in this one step, over its own blocks (never shared: prefix
+      // caching is off for length-dependent tables).
+      std::vector<int32_t> table = seq.blocks;
+      for (int n = need; n > 0; --n) {
+        table.push_back(s.preview.Allocate());
+        s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+      }
+      Schedule(s, seq, std::move(table), 0, seq.CacheLength(), false, 0);
+      continue;
+    }
     ScheduleRunning(s, seq, 1);
   }
 }
@@ -152,6 +168,16 @@ void Scheduler::PlanRunningPrefills(PlanState& s) const {
     }
     const int fit = (held + s.preview.Available()) * block_size_ - seq.num_computed;
     const int n = std::min({seq.NumUncomputed(), s.token_budget, fit});
+    if (n == seq.NumUncomputed() && NeedsRopeRecompute(seq)) {
+      // The last chunk samples with a table the earlier chunks did not use: redo it all now.
+      std::vector<int32_t> table = seq.blocks;
+      for (int need = BlocksFor(seq.CacheLength()) - held; need > 0; --need) {
+        table.push_back(s.preview.Allocate());
+        s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
+      }
+      Schedule(s, seq, std::move(table), 0, seq.CacheLength(), false, 0);
+      continue;
+    }
     if (n > 0) ScheduleRunning(s, seq, n);
   }
 }
@@ -323,7 +349,11 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
       prompt_tokens_admitted_ += static_cast<int64_t>(seq.request.prompt.size());
     }
     seq.blocks = entry.blocks;
+    if (entry.cache_start == 0 && seq.num_computed > 0 && !entry.admitted) ++seq.num_rope_recomputes;
     seq.num_computed = entry.cache_start + entry.num_tokens;
+    if (config_.rope_table_key) {
+      seq.cache_rope_key = config_.rope_table_key(int64_t(seq.position_offset) + seq.num_computed);
+    }
     RegisterComputedBlocks(seq);
     if (!entry.samples) continue;
     SequenceUpdate update = Describe(seq);

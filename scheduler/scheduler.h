@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,12 @@ struct SchedulerConfig {
   // and the most recent half of the rest, and go on generating. -1 disables it (the sequence
   // then finishes with kLength).
   int context_shift_sink_tokens = -1;
+  // Which rotary table a sequence of a given length uses (kernels::RopeTableKey). When a
+  // sequence's key changes (LongRoPE past its original length, dynamic NTK past the trained
+  // length) its cache is recomputed in one step so it matches a full forward with the new
+  // table: keys are stored un-rotated, but the K/V of layers after the first derive from
+  // attention computed with the old table. Unset: every length uses one table.
+  std::function<int64_t(int64_t length)> rope_table_key;
 };
 
 struct ScheduledSequence {
@@ -109,6 +116,8 @@ class Scheduler {
   // available; false when `for_id` itself had to go.
   bool MakeRoom(PlanState& s, int need, int64_t for_id) const;
   void ScheduleRunning(PlanState& s, const Sequence& seq, int num_tokens) const;
+  // The step would rotate with another table than the one the sequence's cache was built with.
+  bool NeedsRopeRecompute(const Sequence& seq) const;
   void PlanDecodes(PlanState& s) const;
   void PlanRunningPrefills(PlanState& s) const;
   void PlanAdmissions(PlanState& s) const;

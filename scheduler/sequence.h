@@ -69,6 +69,9 @@ struct Sequence {
   int sink_tokens = 0;
   int dropped_tokens = 0;
   int num_shifts = 0;
+  // Rotary-table key (SchedulerConfig::rope_table_key) the cached K/V were computed with.
+  int64_t cache_rope_key = 0;
+  int num_rope_recomputes = 0;
 
   int NumTokens() const { return static_cast<int>(request.prompt.size() + output.size()); }
   int32_t TokenAt(int i) const {

@@ -48,6 +48,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   runner_options.num_blocks = options.num_kv_blocks;
   runner_options.kv_cache_bytes = options.kv_cache_bytes;
   runner_options.num_threads = options.threads;
+  runner_options.max_model_len = options.max_model_len;
   auto runner = model::ModelRunner::Load(options.model, runner_options);
   if (!runner.ok()) return runner.status();
 
@@ -61,11 +62,6 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   config.scheduler.context_shift_sink_tokens = options.context_shift_sink_tokens;
   if (loaded.tokenizer && !loaded.tokenizer->config.eos_token_ids.empty()) {
     config.scheduler.eos_token_ids = loaded.tokenizer->config.eos_token_ids;
-  }
-  const int model_len = static_cast<int>((*runner)->config().max_position_embeddings);
-  if (options.max_model_len > model_len) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", options.max_model_len,
-                                                   " exceeds the model's limit of ", model_len));
   }
   auto engine = scheduler::Engine::Create(std::move(*runner), config);
   if (!engine.ok()) return engine.status();
