@@ -1,0 +1,35 @@
+// ropewire-cli's subcommands. Each takes the words after its name and returns the process exit
+// code: 0 success, 1 the server answered with an error (or is not SERVING), 2 bad usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/cli_flags.h"
+
+namespace ropewire::client {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRpcError = 1;
+inline constexpr int kExitUsage = 2;
+
+// Flags every subcommand accepts.
+struct GlobalFlags {
+  std::string target = "localhost:50051";
+  double timeout_s = 0;  // 0: the command's own default
+  double TimeoutOr(double fallback) const { return timeout_s > 0 ? timeout_s : fallback; }
+};
+
+// Adds the global flags to `flags` and parses `args`. Returns -1 to go on, or the exit code to
+// stop with (after printing help, or an error naming the flag).
+int ParseCommandFlags(const std::string& command, base::CliFlags& flags, GlobalFlags* global,
+                      const std::vector<std::string>& args);
+
+int RunGenerate(const std::vector<std::string>& args);
+int RunTokenize(const std::vector<std::string>& args);
+int RunInfo(const std::vector<std::string>& args);
+int RunStats(const std::vector<std::string>& args);
+int RunHealth(const std::vector<std::string>& args);
+int RunLoadCommand(const std::vector<std::string>& args);
+
+}  // namespace ropewire::client
