@@ -3,6 +3,8 @@
 // tokenizer library.
 #include <signal.h>
 
+#include <thread>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/tokenizer/tokenizer_config.h"
@@ -60,6 +62,29 @@ class DemoE2E : public ::testing::Test {
 };
 
 ServerProcess* DemoE2E::server_ = nullptr;
+
+v1::GenerateRequest TokenRequest(const std::vector<int32_t>& prompt, int max_tokens) {
+  v1::GenerateRequest r;
+  for (int32_t id : prompt) r.add_prompt_token_ids(id);
+  r.set_max_tokens(max_tokens);
+  r.set_temperature(0.0f);
+  r.set_ignore_eos(true);
+  return r;
+}
+
+// Polls GetServerStats until nothing runs and every KV block is free.
+bool WaitIdle(v1::Inference::Stub& stub, v1::ServerStats* last) {
+  for (int i = 0; i < 1000; ++i) {
+    grpc::ClientContext context;
+    if (stub.GetServerStats(&context, v1::GetServerStatsRequest(), last).ok() &&
+        last->running_requests() == 0 && last->waiting_requests() == 0 &&
+        last->kv_cache_free_blocks() == last->kv_cache_blocks()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
 
 v1::GenerateRequest TextRequest(const std::string& prompt, int max_tokens) {
   v1::GenerateRequest r;
@@ -119,6 +144,31 @@ TEST_F(DemoE2E, TokenizeAgreesWithTheTokenizer) {
   ASSERT_TRUE(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
   EXPECT_TRUE(info.has_tokenizer());
   EXPECT_THAT(info.eos_token_ids(), ::testing::Contains(1));
+}
+
+TEST_F(DemoE2E, CancelledStreamFreesItsBlocks) {
+  grpc::ClientContext context;
+  auto reader = stub_->GenerateStream(&context, TokenRequest({0, 5, 6, 7, 8}, 400));
+  v1::GenerateStreamResponse message;
+  ASSERT_TRUE(reader->Read(&message));
+  context.TryCancel();
+  while (reader->Read(&message)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  v1::ServerStats stats;
+  EXPECT_TRUE(WaitIdle(*stub_, &stats)) << stats.DebugString();
+  EXPECT_LT(stats.generated_tokens(), 100000u);
+}
+
+TEST_F(DemoE2E, ExpiredDeadlineFreesItsBlocks) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 30ms);
+  v1::GenerateResponse response;
+  // 400 tokens of the demo model take well over 30 ms on any machine (a separate forward each).
+  const grpc::Status status = stub_->Generate(&context, TokenRequest({0, 9, 10, 11}, 400), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  v1::ServerStats stats;
+  EXPECT_TRUE(WaitIdle(*stub_, &stats)) << stats.DebugString();
 }
 
 }  // namespace
