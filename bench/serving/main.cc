@@ -36,6 +36,9 @@ struct Options {
   int max_num_batched_tokens = 512;
   std::string json_path;
   std::string scratch = "/tmp";
+  int min_prompt = 32, max_prompt = 256;
+  double mean_output = 64;
+  int max_output = 256;
 };
 
 // Records when each request's tokens arrive.
@@ -185,6 +188,8 @@ absl::Status Run(const Options& o) {
   auto scratch = ScratchDir::Create(o.scratch, "ropewire-bench-serving-");
   if (!scratch.ok()) return scratch.status();
   if (absl::Status s = WriteRandomLlama(shape, 7, scratch->path()); !s.ok()) return s;
+  std::printf("workload: prompts uniform in [%d, %d], outputs exponential with mean %.0f capped at %d\n",
+              o.min_prompt, o.max_prompt, o.mean_output, o.max_output);
   std::printf("model: random llama, %lld params (hidden %lld, %d layers, vocab %lld); KV %d tokens, "
               "max_model_len %d, max_num_seqs %d, %d requests, %d repeats\n\n",
               static_cast<long long>(shape.TotalParams()), static_cast<long long>(shape.hidden_size),
@@ -196,6 +201,10 @@ absl::Status Run(const Options& o) {
   WorkloadSpec spec;
   spec.num_requests = o.requests;
   spec.vocab_size = shape.vocab_size;
+  spec.min_prompt = o.min_prompt;
+  spec.max_prompt = o.max_prompt;
+  spec.mean_output = o.mean_output;
+  spec.max_output = o.max_output;
   spec.rate = 0;
   if (absl::Status s = Compare(scratch->path(), o, spec, "saturation", &out); !s.ok()) return s;
   // Latency at a moderate load: by default half of what continuous batching sustains.
@@ -240,6 +249,10 @@ int main(int argc, char** argv) {
   flags.Add("max-num-seqs", &o.max_num_seqs, "sequences per step (static: batch size)");
   flags.Add("max-num-batched-tokens", &o.max_num_batched_tokens, "tokens per step");
   flags.Add("json", &o.json_path, "write results as JSON here");
+  flags.Add("min-prompt", &o.min_prompt, "shortest prompt (uniform between min and max)");
+  flags.Add("max-prompt", &o.max_prompt, "longest prompt");
+  flags.Add("mean-output", &o.mean_output, "mean of the exponential output lengths");
+  flags.Add("max-output", &o.max_output, "cap on output lengths");
   flags.Add("scratch", &o.scratch, "where the random model is written (removed afterwards)");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.help_requested()) {
     std::cerr << (s.ok() ? "" : std::string(s.message()) + "\n") << flags.Help();
