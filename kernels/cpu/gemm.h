@@ -1,4 +1,5 @@
-// Matrix products through oneDNN's sgemm (see README, "Why oneDNN").
+// Matrix products: oneDNN's sgemm (see README, "Why oneDNN"), and for products with a few rows
+// of activations against a weight, the skinny path of skinny_gemm.h.
 #pragma once
 
 #include <cstdint>
