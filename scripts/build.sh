@@ -6,6 +6,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-2}
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
+  # Paths relative to the checkout, so clones in other folders (CI) share the cache.
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${launcher[@]}" "$@"
