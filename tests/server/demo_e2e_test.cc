@@ -72,20 +72,6 @@ v1::GenerateRequest TokenRequest(const std::vector<int32_t>& prompt, int max_tok
   return r;
 }
 
-// Polls GetServerStats until nothing runs and every KV block is free.
-bool WaitIdle(v1::Inference::Stub& stub, v1::ServerStats* last) {
-  for (int i = 0; i < 1000; ++i) {
-    grpc::ClientContext context;
-    if (stub.GetServerStats(&context, v1::GetServerStatsRequest(), last).ok() &&
-        last->running_requests() == 0 && last->waiting_requests() == 0 &&
-        last->kv_cache_free_blocks() == last->kv_cache_blocks()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
 v1::GenerateRequest TextRequest(const std::string& prompt, int max_tokens) {
   v1::GenerateRequest r;
   r.set_prompt(prompt);

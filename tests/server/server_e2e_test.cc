@@ -38,20 +38,6 @@ v1::GenerateRequest GreedyRequest(const std::vector<int32_t>& prompt, int max_to
   return r;
 }
 
-// Polls GetServerStats until nothing runs and every KV block is free.
-bool WaitIdle(v1::Inference::Stub& stub, v1::ServerStats* last) {
-  for (int i = 0; i < 1000; ++i) {
-    grpc::ClientContext context;
-    if (stub.GetServerStats(&context, v1::GetServerStatsRequest(), last).ok() &&
-        last->running_requests() == 0 && last->waiting_requests() == 0 &&
-        last->kv_cache_free_blocks() == last->kv_cache_blocks()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
 class ServerE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { server_ = StartServer({"--num-kv-blocks", "64", "--block-size", "16"}).release(); }

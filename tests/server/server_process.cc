@@ -105,4 +105,17 @@ ServerProcess::~ServerProcess() {
   if (reader_.joinable()) reader_.join();
 }
 
+bool WaitIdle(v1::Inference::Stub& stub, v1::ServerStats* last) {
+  for (int i = 0; i < 1000; ++i) {
+    grpc::ClientContext context;
+    if (stub.GetServerStats(&context, v1::GetServerStatsRequest(), last).ok() &&
+        last->running_requests() == 0 && last->waiting_requests() == 0 &&
+        last->kv_cache_free_blocks() == last->kv_cache_blocks()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 }  // namespace ropewire::testing

@@ -13,6 +13,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "ropewire/v1/inference.grpc.pb.h"
+
 namespace ropewire::testing {
 
 class ServerProcess {
@@ -42,5 +44,9 @@ class ServerProcess {
   mutable std::mutex mu_;
   std::string log_;
 };
+
+// Polls GetServerStats until nothing runs or waits and every KV block is free (the engine's own
+// published state, not a sleep); `last` holds the last stats read.
+bool WaitIdle(v1::Inference::Stub& stub, v1::ServerStats* last);
 
 }  // namespace ropewire::testing
