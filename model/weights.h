@@ -6,14 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "base/huge_page_allocator.h"
 #include "absl/status/statusor.h"
 #include "model/safetensors.h"
 
 namespace ropewire::model {
 
 // A row-major f32 matrix (or vector when cols == 1 ... stored as [rows, cols]).
+// Weight storage: huge-page advised (base/huge_page_allocator.h says why).
+using WeightVector = std::vector<float, HugePageAllocator<float>>;
+
 struct Matrix {
-  std::vector<float> data;
+  WeightVector data;
   int64_t rows = 0;
   int64_t cols = 0;
   const float* ptr() const { return data.data(); }

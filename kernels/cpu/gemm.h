@@ -1,5 +1,6 @@
-// Matrix products: oneDNN's sgemm (see README, "Why oneDNN"), and for products with a few rows
-// of activations against a weight, the skinny path of skinny_gemm.h.
+// Matrix products through oneDNN (see README, "Why oneDNN"): its matmul primitive, cached per
+// shape, and for products with at most four rows of activations against a weight the
+// bandwidth-bound skinny path of skinny_gemm.h.
 #pragma once
 
 #include <cstdint>

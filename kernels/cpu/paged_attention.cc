@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/attention_block.h"
 #include "kernels/cpu/simd.h"
 
 namespace ropewire::kernels::cpu {
@@ -70,7 +71,9 @@ class TileAttention {
         group_(params.num_heads / params.num_kv_heads),
         rope_(params.position && params.position->kind == PositionKind::kRope),
         score_bias_(params.position && (params.position->kind == PositionKind::kAlibi ||
-                                        params.position->kind == PositionKind::kRelativeBias)) {}
+                                        params.position->kind == PositionKind::kRelativeBias)),
+        vectorised_(AttentionBlockAvailable(params.head_dim) &&
+                    geometry.block_size <= kAttentionBlockKeys) {}
 
   void Run(const WorkItem& item) {
     const int d = params_.head_dim;
@@ -109,7 +112,11 @@ class TileAttention {
       const float* keys =
           LoadKeys(layer_.keys + page, block_first, lo, hi, offset, table, s.keys.data());
       const float* values = layer_.values + page;
-      AttendBlock(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
+      if (vectorised_) {
+        AttendBlockVectorised(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
+      } else {
+        AttendBlock(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
+      }
     }
     StoreOutputs(item, s);
   }
@@ -177,18 +184,56 @@ class TileAttention {
     }
   }
 
+  // Keys [t_begin, t_end) of the block that query index `query_index` sees (empty when none).
+  void VisibleKeys(int query_index, int block_first, int lo, int hi, int* t_begin,
+                   int* t_end) const {
+    *t_end = std::min(hi, query_index + 1 - block_first);
+    *t_begin = lo;
+    if (params_.sliding_window > 0) {
+      *t_begin = std::max(lo, query_index - params_.sliding_window + 1 - block_first);
+    }
+  }
+
+  // AttendBlock with the AVX-512 steps of attention_block.h: the scores of every row of the tile
+  // that sees the block in one pass over its keys, then each row's softmax update. Keys before
+  // `lo` are scored too (they sit in the same vector) and masked out by the update.
+  void AttendBlockVectorised(const WorkItem& item, int first_cache_index, int offset,
+                             int block_first, int lo, int hi, const float* keys,
+                             const float* values, Scratch& s) const {
+    const int d = params_.head_dim;
+    const int query_index0 = first_cache_index + item.first_query;
+    // Rows before this one end before the block (causal mask): they see none of its keys.
+    const int first_row = std::max(0, block_first + lo - query_index0);
+    if (first_row >= item.num_queries) return;
+    const int rows = (item.num_queries - first_row) * group_;
+    BlockScores(s.queries.data() + int64_t(first_row) * group_ * d, rows, d, keys, hi,
+                s.scores.data() + int64_t(first_row) * group_ * geo_.block_size, geo_.block_size);
+    for (int i = first_row; i < item.num_queries; ++i) {
+      const int query_index = query_index0 + i;
+      int t_begin, t_end;
+      VisibleKeys(query_index, block_first, lo, hi, &t_begin, &t_end);
+      if (t_end <= t_begin) continue;
+      for (int g = 0; g < group_; ++g) {
+        const int row = i * group_ + g;
+        float* p = s.scores.data() + int64_t(row) * geo_.block_size;
+        if (score_bias_) {
+          AddScoreBias(item.kv_head * group_ + g, offset + query_index, offset + block_first,
+                       t_begin, t_end, p);
+        }
+        SoftmaxAccumulateRow(p, t_begin, t_end, values, d, &s.row_max[row], &s.row_sum[row],
+                             s.acc.data() + int64_t(row) * d);
+      }
+    }
+  }
+
   void AttendBlock(const WorkItem& item, int first_cache_index, int offset, int block_first,
                    int lo, int hi, const float* keys, const float* values, Scratch& s) const {
     const int d = params_.head_dim;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < item.num_queries; ++i) {
       const int query_index = first_cache_index + item.first_query + i;
-      // Keys this query sees within [lo, hi).
-      const int t_end = std::min(hi, query_index + 1 - block_first);
-      int t_begin = lo;
-      if (params_.sliding_window > 0) {
-        t_begin = std::max(lo, query_index - params_.sliding_window + 1 - block_first);
-      }
+      int t_begin, t_end;
+      VisibleKeys(query_index, block_first, lo, hi, &t_begin, &t_end);
       if (t_end <= t_begin) continue;
       for (int g = 0; g < group_; ++g) {
         const int row = i * group_ + g;
@@ -243,6 +288,7 @@ class TileAttention {
   int group_;
   bool rope_;
   bool score_bias_;
+  bool vectorised_;  // AVX-512 block steps (attention_block.h) for this head_dim and block size
 };
 
 // Query positions per work item: enough rows to amortise rotating each key block, few enough

@@ -25,7 +25,8 @@ constexpr int64_t kParallelBytes = int64_t(128) << 10;
 // 4 KiB (expensive under virtualisation), and R streams overlap those walks. Measured on a 2-vCPU
 // AVX-512 KVM guest, 16 x 50 MB products, both cores (GB/s, 4 KiB / 2 MiB pages): one row at a
 // time 22 / 26, with software prefetch 1 KiB ahead 22 / 28-29.5, four rows 26 / 28, eight rows
-// 26 / 29; prefetching on top of several rows gained nothing. The M x R accumulators are
+// 26-29 / 29 (12 or 16 rows: no better); prefetching on top of several rows gained nothing,
+// and oneDNN's sgemm reads 23-25 / 27-31 on the same products. The M x R accumulators are
 // independent FMA chains, enough to hide FMA latency when the rows come from cache.
 template <int M, int R>
 __attribute__((target("avx512f"))) void DotRows(const float* a, int64_t lda, const float* w,

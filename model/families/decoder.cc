@@ -255,7 +255,7 @@ void DeinterleaveQkv(FusedQkvLayout layout, int num_heads, int num_kv_heads, int
                      Matrix* weight, std::vector<float>* bias) {
   if (layout == FusedQkvLayout::kStacked) return;
   const int64_t cols = weight->cols;
-  std::vector<float> rows(weight->data.size());
+  WeightVector rows(weight->data.size());
   std::vector<float> bias_rows(bias->size());
   int64_t dst_block = 0;
   for (int part = 0; part < 3; ++part) {

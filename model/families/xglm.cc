@@ -39,9 +39,9 @@ absl::StatusOr<std::unique_ptr<CausalLm>> LoadXglm(const ModelConfig& c, const T
   const kernels::AbsoluteSpec& table = c.position.absolute;
   w.position_table.rows = table.table_rows;
   w.position_table.cols = c.hidden_size;
-  w.position_table.data = kernels::SinusoidalPositionTable(table.table_rows,
-                                                           static_cast<int>(c.hidden_size),
-                                                           table.padding_idx);
+  const std::vector<float> position_table = kernels::SinusoidalPositionTable(
+      table.table_rows, static_cast<int>(c.hidden_size), table.padding_idx);
+  w.position_table.data.assign(position_table.begin(), position_table.end());
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string p = absl::StrCat("model.layers.", i, ".");
     LayerNames names;

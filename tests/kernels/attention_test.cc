@@ -7,6 +7,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/attention_block.h"
 #include "kernels/cpu/paged_attention.h"
 
 namespace ropewire::kernels::cpu {
@@ -245,8 +246,10 @@ const std::vector<SeqSpec> kMixedBatch = {
 
 class AttentionShapes : public ::testing::TestWithParam<Shape> {};
 
+// Block sizes up to 16 with a head_dim that is a multiple of 16 run the AVX-512 block steps
+// (attention_block.h) where the CPU has them; 32 and the other head dims the portable loop.
 TEST_P(AttentionShapes, MatchesReference) {
-  for (int block_size : {1, 4, 16}) {
+  for (int block_size : {1, 4, 16, 32}) {
     AttentionHarness harness(GetParam(), kMixedBatch, block_size, 1234 + block_size);
     EXPECT_LE(harness.MaxError(), 2e-5) << "block size " << block_size;
   }
@@ -261,8 +264,33 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{4, 2, 64, 16, RopeLayout::kInterleaved, true, 0},   // GPT-J style
                       Shape{4, 2, 96, 96, RopeLayout::kInterleaved, true, 0},
                       Shape{6, 2, 256, 256, RopeLayout::kNeox, true, 0},
+                      Shape{4, 2, 40, 40, RopeLayout::kNeox, true, 0},          // portable loop
                       Shape{4, 2, 64, 0, RopeLayout::kNeox, false, 0},          // no position term
                       Shape{4, 2, 64, 64, RopeLayout::kNeox, true, 7}));        // sliding window
+
+TEST(AttentionBlockSteps, AvailableExactlyForWholeVectorsOnAvx512) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) GTEST_SKIP() << "no AVX-512F on this CPU: the portable loop serves every shape";
+  for (int d : {16, 64, 80, 96, 128, 256}) EXPECT_TRUE(AttentionBlockAvailable(d)) << d;
+#endif
+  for (int d : {0, 8, 40, 100, 272}) EXPECT_FALSE(AttentionBlockAvailable(d)) << d;
+}
+
+// A long prompt beside a decode: tiles of 32 rows (GQA 1) and 8 rows (GQA 4) over many blocks.
+TEST(AttentionBlockSteps, LongPromptMatchesReference) {
+  const std::vector<SeqSpec> batch = {{0, 150, 0}, {200, 1, 3}, {70, 33, 11}};
+  for (Shape shape : {Shape{4, 4, 64, 64, RopeLayout::kNeox, true, 0},
+                      Shape{8, 2, 128, 128, RopeLayout::kNeox, true, 0},
+                      Shape{8, 2, 128, 128, RopeLayout::kNeox, true, 50}}) {
+    for (int block_size : {8, 16}) {
+      AttentionHarness harness(shape, batch, block_size, 77 + block_size);
+      EXPECT_LE(harness.MaxError(), 2e-5)
+          << "head_dim " << shape.head_dim << ", window " << shape.sliding_window << ", block size "
+          << block_size;
+    }
+  }
+}
 
 // Decision 1: for relative encodings, moving every position by the same amount changes nothing.
 TEST(AttentionShiftInvariance, RopeDependsOnlyOnDistance) {
