@@ -3,6 +3,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "base/huge_page_allocator.h"
 
 namespace ropewire::model {
 
@@ -22,7 +23,8 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const ModelConfig& conf
   cache->geometry_ = {num_blocks, block_size, config.num_kv_heads, config.head_dim};
   const int64_t elements = 2 * cache->geometry_.LayerElements() * config.num_layers;
   // Left uninitialised: a slot is always written before any query can see it.
-  cache->storage_.reset(new (std::nothrow) float[elements]);
+  cache->storage_.reset(
+      static_cast<float*>(AllocateHugePageAdvised(sizeof(float) * size_t(elements))));
   if (!cache->storage_) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "cannot allocate ", elements * sizeof(float), " bytes for ", num_blocks, " KV blocks"));

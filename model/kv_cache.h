@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -28,7 +29,11 @@ class KvCache {
   KvCache() = default;
   kernels::KvGeometry geometry_;
   int num_layers_ = 0;
-  std::unique_ptr<float[]> storage_;
+  struct FreeStorage {
+    void operator()(float* p) const { std::free(p); }
+  };
+  // Huge-page advised, like the weights: decode attention streams the pages of every sequence.
+  std::unique_ptr<float, FreeStorage> storage_;
 };
 
 }  // namespace ropewire::model
