@@ -1,0 +1,1 @@
+# Tests of the CUDA paged attention against kernels/cpu.

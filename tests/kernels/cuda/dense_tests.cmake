@@ -1,0 +1,1 @@
+# Tests of the CUDA dense operations against kernels/cpu.
