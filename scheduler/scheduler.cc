@@ -229,12 +229,25 @@ void Scheduler::PlanAdmissions(PlanState& s) const {
   }
 }
 
+void Scheduler::PlanPaddingRows(PlanState& s) const {
+  for (int i = 0; i < static_cast<int>(padding_rows_.size()); ++i) {
+    const PaddingRow& row = padding_rows_[i];
+    // A row stops where its reservation ends (its prompt plus another member's output can be
+    // longer than max_model_len).
+    if (row.num_computed + 1 > static_cast<int>(row.blocks.size()) * block_size_) continue;
+    s.out.plan.AddSequence(-1 - i, {row.token}, row.num_computed, row.position_offset, row.blocks,
+                           /*want_logits=*/false);
+    s.out.padding_rows.push_back(i);
+  }
+}
+
 SchedulerOutput Scheduler::Plan() const {
   PlanState s(blocks_);
   s.token_budget = config_.max_num_batched_tokens;
   PlanDecodes(s);
   PlanRunningPrefills(s);
   PlanAdmissions(s);
+  PlanPaddingRows(s);
   s.out.plan.Finalize();
   return std::move(s.out);
 }
@@ -299,8 +312,13 @@ bool Scheduler::ShiftContext(Sequence& seq) {
 
 void Scheduler::ReleaseSequence(Sequence& seq) {
   if (config_.static_batching && seq.state == SequenceState::kRunning) {
-    // A static batch keeps its reservation until the whole batch is done.
+    // A static batch keeps its reservation until the whole batch is done, and the member's row
+    // goes on computing until then.
     batch_held_blocks_.insert(batch_held_blocks_.end(), seq.blocks.begin(), seq.blocks.end());
+    if (seq.num_computed > 0) {
+      padding_rows_.push_back(
+          {seq.CacheTokenAt(seq.num_computed - 1), seq.num_computed, seq.position_offset, seq.blocks});
+    }
   } else {
     for (auto b = seq.blocks.rbegin(); b != seq.blocks.rend(); ++b) blocks_.Release(*b);
   }
@@ -318,6 +336,7 @@ void Scheduler::EndStaticBatchIfDone() {
   if (!config_.static_batching || !running_.empty()) return;
   for (int32_t b : batch_held_blocks_) blocks_.Release(b);
   batch_held_blocks_.clear();
+  padding_rows_.clear();
 }
 
 std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
@@ -334,6 +353,7 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
     ++seq.num_preemptions;
     waiting_.emplace(seq.arrival, id);
   }
+  for (int i : output.padding_rows) ++padding_rows_.at(i).num_computed;
   std::vector<SequenceUpdate> updates;
   size_t next_sample = 0;
   for (const ScheduledSequence& entry : output.scheduled) {

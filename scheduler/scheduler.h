@@ -32,7 +32,9 @@ struct SchedulerConfig {
   int max_waiting = 4096;              // queued sequences before submissions are refused
   bool enable_prefix_caching = true;
   // Baseline for comparison only: fixed batches admitted together, KV reserved for
-  // max_model_len per member, no joins until every member has finished.
+  // max_model_len per member, no joins until every member has finished, and a finished member
+  // keeps computing (a padding row, its output discarded) until the batch ends, as a padded
+  // batch of a generate loop does.
   bool static_batching = false;
   std::vector<int32_t> eos_token_ids;
   // Context shift for relative position encodings: when a sequence's cache reaches
@@ -63,6 +65,9 @@ struct SchedulerOutput {
   std::vector<ScheduledSequence> scheduled;  // in the plan's sequence order
   std::vector<int64_t> preempted;
   std::vector<BlockOp> block_ops;            // replayed in order by Commit()
+  // Static batching: padding rows of finished members in this step (after every scheduled
+  // sequence in the plan), as indices into the scheduler's padding rows.
+  std::vector<int> padding_rows;
 
   bool empty() const { return scheduled.empty() && preempted.empty(); }
   int NumSamples() const;
@@ -133,6 +138,7 @@ class Scheduler {
   void Remove(int64_t seq_id);
   static SequenceUpdate Describe(const Sequence& seq);
   void EndStaticBatchIfDone();
+  void PlanPaddingRows(PlanState& s) const;
 
   SchedulerConfig config_;
   int block_size_;
@@ -141,6 +147,14 @@ class Scheduler {
   std::map<int64_t, int64_t> waiting_;  // arrival -> seq id
   std::map<int64_t, int64_t> running_;  // admission order -> seq id
   std::vector<int32_t> batch_held_blocks_;  // static batching: finished members' blocks
+  // Static batching: a finished member still computing over its reserved blocks.
+  struct PaddingRow {
+    int32_t token = 0;  // fed again every step; its output is discarded
+    int num_computed = 0;
+    int position_offset = 0;
+    std::vector<int32_t> blocks;
+  };
+  std::vector<PaddingRow> padding_rows_;
   int64_t next_id_ = 1;
   int64_t next_arrival_ = 0;
   int64_t next_admission_ = 0;

@@ -184,6 +184,11 @@ absl::Status Compare(const std::string& dir, const Options& o, const WorkloadSpe
 }
 
 absl::Status Run(const Options& o) {
+  if (o.max_prompt + o.max_output > o.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--max-prompt (%d) + --max-output (%d) exceeds --max-model-len (%d): requests would be "
+        "rejected", o.max_prompt, o.max_output, o.max_model_len));
+  }
   LlamaShape shape{"serving", 8000, 512, 1408, 8, 8, 4};
   auto scratch = ScratchDir::Create(o.scratch, "ropewire-bench-serving-");
   if (!scratch.ok()) return scratch.status();
@@ -220,6 +225,7 @@ absl::Status Run(const Options& o) {
   shared.shared_prefix = 192;
   shared.min_prompt = 200;
   shared.max_prompt = 256;
+  shared.max_output = std::min(spec.max_output, o.max_model_len - shared.max_prompt);
   auto prefix_run = RunOnce(scratch->path(), o, false, MakeWorkload(shared));
   if (!prefix_run.ok()) return prefix_run.status();
   out["shared_prefix"] = ToJson(*prefix_run);

@@ -259,10 +259,19 @@ TEST(SchedulerPolicy, StaticBatchingRunsFixedBatches) {
   EXPECT_EQ(s.blocks().NumFree(), 8);  // 4 reserved per member
   EXPECT_EQ(s.Get(a), nullptr);        // finished after one token...
   EXPECT_EQ(s.blocks().NumFree(), 8);  // ...but its reservation stays until the batch ends
+  int b_steps = 0;
   while (s.Get(b) != nullptr) {
     Step(s, &out);
+    ++b_steps;
     for (const auto& e : out.scheduled) EXPECT_NE(e.seq_id, d);  // no joining mid-batch
+    // a's row goes on computing beside b, in its own reserved blocks, with no logits.
+    ASSERT_EQ(out.padding_rows.size(), 1u);
+    ASSERT_EQ(out.plan.num_seqs(), 2);
+    EXPECT_EQ(out.plan.kv_len[1], 3 + b_steps);
+    EXPECT_EQ(out.plan.logits_rows, std::vector<int32_t>{0});
+    EXPECT_TRUE(s.CheckInvariants().ok());
   }
+  EXPECT_EQ(b_steps, 4);
   Step(s, &out);
   EXPECT_THAT(Summary(out), ElementsAre(std::pair{d, 3}));
 }
