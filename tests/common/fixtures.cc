@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -10,8 +11,13 @@
 
 namespace ropewire::testing {
 
+std::string SourceDir() {
+  const char* moved = std::getenv("ROPEWIRE_SOURCE_DIR");
+  return moved != nullptr && *moved != '\0' ? moved : ROPEWIRE_SOURCE_DIR;
+}
+
 std::string FixtureDir(const std::string& name) {
-  return std::string(ROPEWIRE_SOURCE_DIR) + "/tests/fixtures/models/" + name;
+  return SourceDir() + "/tests/fixtures/models/" + name;
 }
 
 std::vector<GoldenCase> LoadGolden(const std::string& name) {
@@ -43,7 +49,7 @@ double RelativeError(const float* actual, const std::vector<float>& expected) {
 
 std::vector<std::string> AllModelFixtures() {
   std::vector<std::string> names;
-  const std::string root = std::string(ROPEWIRE_SOURCE_DIR) + "/tests/fixtures/models";
+  const std::string root = SourceDir() + "/tests/fixtures/models";
   for (const auto& entry : std::filesystem::directory_iterator(root)) {
     if (std::filesystem::exists(entry.path() / "golden.json")) {
       names.push_back(entry.path().filename().string());

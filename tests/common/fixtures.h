@@ -15,6 +15,9 @@ struct GoldenCase {
   std::vector<float> greedy_margins;       // top-1 minus top-2 logit at each greedy step
 };
 
+// The source tree: $ROPEWIRE_SOURCE_DIR when set (test binaries run from a copy of the tree on
+// another machine, scripts/gpu-check.sh), else the tree they were built from.
+std::string SourceDir();
 std::string FixtureDir(const std::string& name);  // tests/fixtures/models/<name>
 std::vector<GoldenCase> LoadGolden(const std::string& name);
 
