@@ -16,7 +16,7 @@
 #include "base/cli_flags.h"
 #include "model/greedy.h"
 #include "model/model_info.h"
-#include "model/model_runner.h"
+#include "model/executor.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -29,6 +29,8 @@ struct Options {
   bool ignore_eos = false;
   int prefill_chunk = 0;
   int threads = 0;
+  std::string device = "cpu";
+  std::string dtype = "bf16";
   int block_size = 16;
   bool info = false;
 };
@@ -55,6 +57,8 @@ void Register(ropewire::base::CliFlags& flags, Options& o) {
   flags.Add("ignore-eos", &o.ignore_eos, "keep generating after an EOS token");
   flags.Add("prefill-chunk", &o.prefill_chunk, "prompt tokens per step (0: whole prompt at once)");
   flags.Add("threads", &o.threads, "CPU threads (0: one per core)");
+  flags.Add("device", &o.device, "cpu or cuda");
+  flags.Add("dtype", &o.dtype, "cuda: bf16 or fp16 storage");
   flags.Add("block-size", &o.block_size, "KV cache block size in tokens");
   flags.Add("info", &o.info, "print the resolved model configuration as JSON and exit");
 }
@@ -94,7 +98,9 @@ int main(int argc, char** argv) {
   // One sequence: size the cache to exactly what it needs.
   options.num_blocks =
       static_cast<int>((prompt.size() + o.max_tokens + o.block_size - 1) / o.block_size);
-  auto runner = rm::ModelRunner::Load(o.model, options);
+  options.device = o.device;
+  options.dtype = o.dtype;
+  auto runner = rm::LoadExecutor(o.model, options);
   if (!runner.ok()) return Fail(std::string(runner.status().message()));
 
   rm::GreedyOptions greedy;

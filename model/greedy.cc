@@ -12,7 +12,7 @@ int32_t ArgMax(const float* values, int64_t n) {
   return static_cast<int32_t>(std::max_element(values, values + n) - values);
 }
 
-absl::StatusOr<GreedyResult> GenerateGreedy(ModelRunner& runner, const std::vector<int32_t>& prompt,
+absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& runner, const std::vector<int32_t>& prompt,
                                             const GreedyOptions& options) {
   if (prompt.empty()) return absl::InvalidArgumentError("prompt must hold at least one token");
   if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");

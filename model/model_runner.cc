@@ -10,6 +10,31 @@
 
 namespace ropewire::model {
 
+absl::StatusOr<int64_t> ResolveMaxModelLen(const ModelConfig& config, const RunnerOptions& options) {
+  if (options.max_model_len <= 0) return config.max_model_len;
+  if (!config.position.IsRelative() && options.max_model_len > config.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_model_len ", options.max_model_len, " exceeds the ", config.max_model_len,
+        " positions of the model's ", PositionEncodingName(config.position), " position table"));
+  }
+  return options.max_model_len;
+}
+
+absl::Status CheckStepPlan(const StepPlan& plan, const ModelConfig& config, int num_blocks,
+                           int block_size, int64_t max_model_len) {
+  RETURN_IF_ERROR(ValidateStepPlan(plan, config.vocab_size, num_blocks, block_size));
+  for (int s = 0; s < plan.num_seqs(); ++s) {
+    const int64_t length = int64_t(plan.position_offset[s]) + plan.kv_len[s];
+    if (length > max_model_len) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "sequence ", plan.seq_ids[s], " reaches position ", length - 1, " but the model serves ",
+          max_model_len, " positions (max_model_len, ", PositionEncodingName(config.position),
+          ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Load(const std::string& model_dir,
                                                                const RunnerOptions& options) {
   kernels::cpu::SetNumThreads(options.num_threads);
@@ -32,16 +57,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::unique_ptr
     }
     num_blocks = std::min<int64_t>(num_blocks, std::numeric_limits<int32_t>::max());
   }
-  const ModelConfig& config = model->config();
-  int64_t max_model_len = config.max_model_len;
-  if (options.max_model_len > 0) {
-    if (!config.position.IsRelative() && options.max_model_len > config.max_model_len) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "max_model_len ", options.max_model_len, " exceeds the ", config.max_model_len,
-          " positions of the model's ", PositionEncodingName(config.position), " position table"));
-    }
-    max_model_len = options.max_model_len;
-  }
+  ASSIGN_OR_RETURN(const int64_t max_model_len, ResolveMaxModelLen(model->config(), options));
   std::unique_ptr<ModelRunner> runner(new ModelRunner());
   runner->max_model_len_ = max_model_len;
   ASSIGN_OR_RETURN(runner->cache_,
@@ -51,16 +67,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::unique_ptr
 }
 
 absl::Status ModelRunner::Execute(const StepPlan& plan, std::vector<float>* logits) {
-  RETURN_IF_ERROR(ValidateStepPlan(plan, config().vocab_size, num_blocks(), block_size()));
-  for (int s = 0; s < plan.num_seqs(); ++s) {
-    const int64_t length = int64_t(plan.position_offset[s]) + plan.kv_len[s];
-    if (length > max_model_len_) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "sequence ", plan.seq_ids[s], " reaches position ", length - 1, " but the model serves ",
-          max_model_len_, " positions (max_model_len, ", PositionEncodingName(config().position),
-          ")"));
-    }
-  }
+  RETURN_IF_ERROR(CheckStepPlan(plan, config(), num_blocks(), block_size(), max_model_len_));
   logits->resize(plan.logits_rows.size() * config().vocab_size);
   if (plan.num_tokens() == 0) return absl::OkStatus();
   return model_->Forward(plan, *cache_, logits->data());

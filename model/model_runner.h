@@ -15,6 +15,16 @@
 namespace ropewire::model {
 
 struct RunnerOptions {
+  // Where the model runs: "cpu", or "cuda" (model/executor.h; builds with a CUDA compiler).
+  std::string device = "cpu";
+  // CUDA: storage type of weights, activations and KV ("bf16" or "fp16"; f32 accumulation).
+  std::string dtype = "bf16";
+  // CUDA: fraction of the device's memory this process may use in all (weights, activations,
+  // KV cache); the KV cache gets what the rest leaves, unless num_blocks is given.
+  double gpu_memory_utilization = 0.9;
+  // CUDA: most tokens one step carries (the scheduler's max_num_batched_tokens), for sizing
+  // the activation buffers before the KV cache takes the rest of the memory.
+  int max_num_batched_tokens = 2048;
   int block_size = 16;
   // KV capacity: an explicit block count wins; otherwise kv_cache_bytes is divided into blocks.
   int num_blocks = 0;
@@ -38,6 +48,15 @@ class StepExecutor {
   virtual int64_t max_model_len() const { return config().max_model_len; }
   virtual absl::Status Execute(const StepPlan& plan, std::vector<float>* logits) = 0;
 };
+
+// What every executor checks before running a plan: ValidateStepPlan, and every sequence's
+// largest position below max_model_len.
+absl::Status CheckStepPlan(const StepPlan& plan, const ModelConfig& config, int num_blocks,
+                           int block_size, int64_t max_model_len);
+
+// The longest sequence a model may be given: RunnerOptions::max_model_len when set (refused
+// beyond an absolute position table), else the config's.
+absl::StatusOr<int64_t> ResolveMaxModelLen(const ModelConfig& config, const RunnerOptions& options);
 
 class ModelRunner : public StepExecutor {
  public:

@@ -8,7 +8,10 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
   f.Add("model", &o.model, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
   f.Add("host", &o.host, "address to listen on");
   f.Add("port", &o.port, "port to listen on");
-  f.Add("device", &o.device, "cpu (cuda: see README)");
+  f.Add("device", &o.device, "cpu or cuda (builds with the CUDA backend, on a machine with a GPU)");
+  f.Add("dtype", &o.dtype, "cuda: storage type of weights, activations and KV cache (bf16 or fp16)");
+  f.Add("gpu-memory-utilization", &o.gpu_memory_utilization,
+        "cuda: fraction of the GPU's memory for weights, activations and the KV cache");
   f.Add("threads", &o.threads, "CPU threads for the model (0: one per core)");
   f.Add("max-num-seqs", &o.max_num_seqs, "sequences per model step");
   f.Add("max-num-batched-tokens", &o.max_num_batched_tokens, "tokens per model step (prompt chunks + decodes)");
@@ -33,8 +36,15 @@ absl::Status ValidateOptions(const ServerOptions& o) {
   auto bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
   if (o.model.empty()) return bad("--model is required");
   if (o.port < 0 || o.port > 65535) return bad(absl::StrCat("--port must be in [0, 65535], got ", o.port));
-  if (o.device != "cpu") {
-    return bad(absl::StrCat("--device ", o.device, " is not available in this build (use cpu)"));
+  if (o.device != "cpu" && o.device != "cuda") {
+    return bad(absl::StrCat("--device must be cpu or cuda, got ", o.device));
+  }
+  if (o.dtype != "bf16" && o.dtype != "fp16") {
+    return bad(absl::StrCat("--dtype must be bf16 or fp16, got ", o.dtype));
+  }
+  if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
+    return bad(absl::StrCat("--gpu-memory-utilization must be in (0, 1], got ",
+                            o.gpu_memory_utilization));
   }
   if (o.max_num_seqs <= 0) return bad("--max-num-seqs must be positive");
   if (o.max_num_batched_tokens <= 0) return bad("--max-num-batched-tokens must be positive");

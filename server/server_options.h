@@ -14,6 +14,8 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;
   std::string device = "cpu";
+  std::string dtype = "bf16";            // cuda only
+  double gpu_memory_utilization = 0.9;   // cuda only
   int threads = 0;
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;

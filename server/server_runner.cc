@@ -9,7 +9,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
-#include "model/model_runner.h"
+#include "model/executor.h"
 #include "model/tokenizer/tokenizer_config.h"
 #include "scheduler/engine.h"
 #include "server/inference_service.h"
@@ -44,12 +44,16 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
     loaded.tokenizer = std::make_shared<model::tokenizer::ModelTokenizer>(std::move(*tokenizer));
   }
   model::RunnerOptions runner_options;
+  runner_options.device = options.device;
+  runner_options.dtype = options.dtype;
+  runner_options.gpu_memory_utilization = options.gpu_memory_utilization;
+  runner_options.max_num_batched_tokens = options.max_num_batched_tokens;
   runner_options.block_size = options.block_size;
   runner_options.num_blocks = options.num_kv_blocks;
   runner_options.kv_cache_bytes = options.kv_cache_bytes;
   runner_options.num_threads = options.threads;
   runner_options.max_model_len = options.max_model_len;
-  auto runner = model::ModelRunner::Load(options.model, runner_options);
+  auto runner = model::LoadExecutor(options.model, runner_options);
   if (!runner.ok()) return runner.status();
 
   scheduler::EngineConfig config;

@@ -23,17 +23,6 @@ struct Workspace {
       final_rows, projected;
 };
 
-cpu::ActivationKind KernelActivation(Activation a) {
-  switch (a) {
-    case Activation::kGelu: return cpu::ActivationKind::kGelu;
-    case Activation::kGeluTanh: return cpu::ActivationKind::kGeluTanh;
-    case Activation::kBloomGelu: return cpu::ActivationKind::kBloomGelu;
-    case Activation::kRelu: return cpu::ActivationKind::kRelu;
-    case Activation::kSilu: return cpu::ActivationKind::kSilu;
-  }
-  return cpu::ActivationKind::kGelu;
-}
-
 class DecoderModel : public CausalLm {
  public:
   DecoderModel(ModelConfig config, DecoderWeights weights)
@@ -52,6 +41,7 @@ class DecoderModel : public CausalLm {
 
   const ModelConfig& config() const override { return config_; }
   absl::Status Forward(const StepPlan& plan, KvCache& cache, float* logits) override;
+  const DecoderWeights& weights() const { return w_; }
 
  private:
   const kernels::PositionEncoding& LayerPosition(int layer) const {
@@ -387,6 +377,22 @@ absl::StatusOr<std::unique_ptr<CausalLm>> MakeDecoder(const ModelConfig& config,
     return absl::InvalidArgumentError(absl::StrCat(config.source, ": a gated MLP needs silu"));
   }
   return std::unique_ptr<CausalLm>(new DecoderModel(config, std::move(weights)));
+}
+
+kernels::cpu::ActivationKind KernelActivation(Activation a) {
+  switch (a) {
+    case Activation::kGelu: return kernels::cpu::ActivationKind::kGelu;
+    case Activation::kGeluTanh: return kernels::cpu::ActivationKind::kGeluTanh;
+    case Activation::kBloomGelu: return kernels::cpu::ActivationKind::kBloomGelu;
+    case Activation::kRelu: return kernels::cpu::ActivationKind::kRelu;
+    case Activation::kSilu: return kernels::cpu::ActivationKind::kSilu;
+  }
+  return kernels::cpu::ActivationKind::kGelu;
+}
+
+const DecoderWeights* DecoderWeightsOf(const CausalLm& model) {
+  const auto* decoder = dynamic_cast<const DecoderModel*>(&model);
+  return decoder == nullptr ? nullptr : &decoder->weights();
 }
 
 }  // namespace ropewire::model

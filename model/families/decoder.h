@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/elementwise.h"
 #include "model/causal_lm.h"
 #include "model/weights.h"
 
@@ -50,6 +51,13 @@ struct DecoderWeights {
 // Builds the model from parsed weights (checks that the config's choices have their tensors).
 absl::StatusOr<std::unique_ptr<CausalLm>> MakeDecoder(const ModelConfig& config,
                                                       DecoderWeights weights);
+
+// The weights of a model MakeDecoder built (every family's), for other backends to upload;
+// null for any other CausalLm.
+const DecoderWeights* DecoderWeightsOf(const CausalLm& model);
+
+// The kernels' name for a config's activation.
+kernels::cpu::ActivationKind KernelActivation(Activation activation);
 
 // Loading helpers shared by the family files.
 
