@@ -6,6 +6,7 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <string>
 
@@ -46,6 +47,8 @@ struct Case {
   std::string fixture;
   std::string dtype;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.fixture << " " << c.dtype; }
 
 std::vector<Case> AllCases() {
   std::vector<Case> cases;
