@@ -135,24 +135,57 @@ void RopeTableSet::Prepare(const RaggedBatchView& batch) {
   }
 }
 
+namespace {
+
+// The rotation of ApplyRope over non-overlapping arrays, vectorised (attention rotates every key
+// it reads, so this runs once per cached key, head and layer of every step).
 ROPEWIRE_SIMD_CLONES
+void RotateNeox(const float* __restrict x, const float* __restrict cos,
+                const float* __restrict sin, float* __restrict out, int half) {
+#pragma omp simd
+  for (int k = 0; k < half; ++k) {
+    const float a = x[k];
+    const float b = x[k + half];
+    out[k] = a * cos[k] - b * sin[k];
+    out[k + half] = b * cos[k] + a * sin[k];
+  }
+}
+
+ROPEWIRE_SIMD_CLONES
+void RotateInterleaved(const float* __restrict x, const float* __restrict cos,
+                       const float* __restrict sin, float* __restrict out, int half) {
+#pragma omp simd
+  for (int k = 0; k < half; ++k) {
+    const float a = x[2 * k];
+    const float b = x[2 * k + 1];
+    out[2 * k] = a * cos[k] - b * sin[k];
+    out[2 * k + 1] = b * cos[k] + a * sin[k];
+  }
+}
+
+}  // namespace
+
 void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x,
                float* out, int head_dim) {
   const int half = spec.rotary_dim / 2;
+  // In place: rotate from a copy, so the vectorised loops never see overlapping arrays.
+  constexpr int kMaxStackRotary = 1024;
+  float copy[kMaxStackRotary];
+  std::vector<float> large;
+  const float* src = x;
+  if (out == x) {
+    float* dst = copy;
+    if (spec.rotary_dim > kMaxStackRotary) {
+      large.resize(spec.rotary_dim);
+      dst = large.data();
+    }
+    std::memcpy(dst, x, sizeof(float) * spec.rotary_dim);
+    src = dst;
+  }
   if (spec.layout == RopeLayout::kNeox) {
-    for (int k = 0; k < half; ++k) {
-      const float a = x[k];
-      const float b = x[k + half];
-      out[k] = a * cos[k] - b * sin[k];
-      out[k + half] = b * cos[k] + a * sin[k];
-    }
+    RotateNeox(src, cos, sin, out, half);
   } else {
-    for (int k = 0; k < half; ++k) {
-      const float a = x[2 * k];
-      const float b = x[2 * k + 1];
-      out[2 * k] = a * cos[k] - b * sin[k];
-      out[2 * k + 1] = b * cos[k] + a * sin[k];
-    }
+    RotateInterleaved(src, cos, sin, out, half);
   }
   if (out != x) {
     std::memcpy(out + spec.rotary_dim, x + spec.rotary_dim,
