@@ -150,10 +150,9 @@ class TileAttention {
                         const RopeTable* table, float* rotated) const {
     if (!rope_ || params_.keys_prerotated) return page_keys;
     const int d = params_.head_dim;
-    for (int t = lo; t < hi; ++t) {
-      const int position = offset + block_first + t;
-      ApplyRope(params_.position->rope, table->Cos(position), table->Sin(position),
-                page_keys + int64_t(t) * d, rotated + int64_t(t) * d, d);
+    if (hi > lo) {
+      ApplyRopeToRows(*table, offset + block_first + lo, page_keys + int64_t(lo) * d, d,
+                      rotated + int64_t(lo) * d, d, hi - lo, d);
     }
     return rotated;
   }
