@@ -1,6 +1,7 @@
 #include "scheduler/engine.h"
 
 #include <algorithm>
+#include <ctime>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,13 @@ namespace ropewire::scheduler {
 namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU time the calling thread has used.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 }  // namespace
 
@@ -245,9 +253,11 @@ bool Engine::WaitForWork() {
 
 void Engine::RunStep() {
   const Clock::time_point t0 = Clock::now();
+  const double cpu0 = ThreadCpuSeconds();
   SchedulerOutput plan = scheduler_.Plan();
   if (plan.empty()) return;
   const Clock::time_point t1 = Clock::now();
+  const double cpu1 = ThreadCpuSeconds();
   absl::Status status = executor_->Execute(plan.plan, &logits_);
   const Clock::time_point t2 = Clock::now();
   if (!status.ok()) {
@@ -274,14 +284,17 @@ void Engine::RunStep() {
     ++row;
   }
   const Clock::time_point t3 = Clock::now();
+  const double cpu3 = ThreadCpuSeconds();
   const std::vector<SequenceUpdate> updates = scheduler_.Commit(plan, samples);
   for (const auto& update : updates) Deliver(update);
   const Clock::time_point t4 = Clock::now();
+  const double cpu4 = ThreadCpuSeconds();
   std::lock_guard<std::mutex> lock(mu_);
   stats_.steps += 1;
   stats_.generated_tokens += static_cast<int64_t>(samples.size());
   stats_.preemptions += static_cast<int64_t>(plan.preempted.size());
   stats_.schedule_seconds += Seconds(t1 - t0) + Seconds(t4 - t3);
+  stats_.schedule_cpu_seconds += (cpu1 - cpu0) + (cpu4 - cpu3);
   stats_.execute_seconds += Seconds(t2 - t1);
   stats_.sample_seconds += Seconds(t3 - t2);
 }

@@ -59,7 +59,10 @@ struct EngineStats {
   int64_t prompt_tokens = 0;
   int64_t prefix_hit_tokens = 0;
   int64_t preemptions = 0;
-  double schedule_seconds = 0;  // Plan + Commit + sampling bookkeeping on the engine thread
+  double schedule_seconds = 0;  // Plan + Commit + sampling bookkeeping on the engine thread (wall)
+  // The same phases in the engine thread's CPU time: what scheduling costs, without the time
+  // the thread waited for a core (on a small machine the model's worker threads compete).
+  double schedule_cpu_seconds = 0;
   double execute_seconds = 0;   // model time
   double sample_seconds = 0;
 };
