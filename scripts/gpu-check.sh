@@ -36,11 +36,12 @@ pack() {
   for b in "${TEST_BINARIES[@]}" "$BENCH_BINARY" "${TOOL_BINARIES[@]}"; do
     strip --strip-debug -o ".gpu/stage/bin/$(basename "$b")" "$build/$b"
   done
-  # Every shared library the binaries load, except the C library's own (the GPU machine has a
-  # newer one) and the CUDA driver, cuBLAS and cuBLASLt (taken from its CUDA installation;
-  # cuBLAS alone is larger than what may travel).
+  # Every shared library the binaries load, except the C and C++ runtimes (the GPU machine has
+  # newer, backward-compatible ones, which its CUDA libraries may need) and the CUDA driver,
+  # cuBLAS and cuBLASLt (taken from its CUDA installation; cuBLAS alone is larger than what may
+  # travel).
   ldd .gpu/stage/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
-    grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcublas|libcublasLt)\.so' |
     while read -r lib; do cp -L "$lib" .gpu/stage/lib/; done
   tar -C .gpu/stage -cJf .gpu/payload.tar.xz bin lib
   rm -rf .gpu/stage
