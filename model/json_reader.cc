@@ -84,7 +84,8 @@ absl::Status ReadJsonFile(const std::string& path, nlohmann::json* out) {
   if (out->is_discarded()) {
     // Re-parse with exceptions only to get the position of the error for the message.
     try {
-      (void)nlohmann::json::parse(text.str());
+      const nlohmann::json reparsed = nlohmann::json::parse(text.str());  // throws here
+      (void)reparsed;
     } catch (const nlohmann::json::parse_error& e) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
     }
