@@ -22,7 +22,7 @@ RUN apt-get update && \
     rm -rf /var/lib/apt/lists/* && \
     useradd --system --no-create-home --shell /usr/sbin/nologin ropewire
 COPY --from=build /src/build/server/ropewire-server /src/build/client/ropewire-cli \
-     /src/build/model/ropewire-generate /src/build/model/tokenizer/ropewire-tokenize /usr/local/bin/
+     /src/build/model/ropewire-generate /src/build/tokenizer/ropewire-tokenize /usr/local/bin/
 COPY models/demo /models/demo
 USER ropewire
 EXPOSE 50051

@@ -75,15 +75,4 @@ class RopeTableSet {
   std::vector<const RopeTable*> per_sequence_;
 };
 
-// Rotates the leading spec.rotary_dim channels of `x` (head_dim long) by one position's cos/sin
-// into `out`; the other channels are copied. `x` and `out` may be the same.
-void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x,
-               float* out, int head_dim);
-
-// ApplyRope for `rows` vectors at consecutive positions from `first_position` (rows x_stride /
-// out_stride floats apart), with the table's spec; `x` and `out` must not overlap. The table must
-// cover every one of those positions.
-void ApplyRopeToRows(const RopeTable& table, int64_t first_position, const float* x,
-                     int64_t x_stride, float* out, int64_t out_stride, int rows, int head_dim);
-
 }  // namespace ropewire::kernels

@@ -1,27 +1,34 @@
-// config.json → ModelConfig: the typed facts of a Hugging Face model directory.
+// ModelConfig: the typed facts of a model every backend computes from, whatever file they came
+// from (config.json: model/config_json.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "kernels/activation.h"
 #include "kernels/position_encoding.h"
 
 namespace ropewire::model {
 
 enum class NormKind { kRmsNorm, kLayerNorm };
-enum class Activation { kSilu, kGelu, kGeluTanh, kBloomGelu, kRelu };
+// The MLP activation, named as the kernels of every backend name it.
+using Activation = kernels::ActivationKind;
 
 // How a decoder layer combines attention and MLP with the residual stream.
 enum class ResidualLayout {
   kSequential,          // x += attn(norm1 x); x += mlp(norm2 x)
   kParallelSharedNorm,  // x += attn(norm x) + mlp(norm x)       (GPT-J, Phi, Falcon-7B)
   kParallelTwoNorms,    // x += attn(norm1 x) + mlp(norm2 x)     (GPT-NeoX, Falcon-40B)
+  kPostNorm,            // x = norm1(x + attn x); x = norm2(x + mlp x)   (OPT-350m)
+  // The residual stream continues from the normed values (BLOOM's
+  // apply_residual_connection_post_layernorm): n = norm1 x; x = n + attn n; n = norm2 x;
+  // x = n + mlp n.
+  kNormedResidual,
 };
 
 // max_model_len of a model whose encoding addresses no table and whose config names no trained
-// length (BLOOM's ALiBi): only RunnerOptions::max_model_len and the KV cache bound it.
+// length (BLOOM's ALiBi): only ExecutorOptions::max_model_len and the KV cache bound it.
 inline constexpr int64_t kUnboundedModelLength = int64_t(1) << 30;
 
 struct ModelConfig {
@@ -74,21 +81,7 @@ struct ModelConfig {
   std::string torch_dtype;  // dtype the checkpoint was saved in ("float32", "bfloat16", ...)
 };
 
-// Reads and validates `dir`/config.json. Errors name the file and the offending key.
-absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& dir);
-
-// Same, from JSON text; `source` names it in error messages.
-absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
-                                             const std::string& source);
-
-// The model types this build can run.
-std::vector<std::string> SupportedModelTypes();
-
-class JsonReader;
-// config.json's activation name under `key` (`fallback` when absent).
-absl::StatusOr<Activation> ParseActivation(const JsonReader& json, const std::string& key,
-                                           const std::string& fallback);
-// Token id lists ("bos_token_id", "eos_token_id": an integer or a list).
-absl::StatusOr<std::vector<int32_t>> TokenIdList(const JsonReader& json, const std::string& key);
+// A readable one-line name of the encoding for messages and --info ("rope/yarn", "alibi", ...).
+std::string PositionEncodingName(const kernels::PositionEncoding& position);
 
 }  // namespace ropewire::model

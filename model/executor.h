@@ -1,22 +1,25 @@
-// Loading a model onto the device a user asked for: the CPU ModelRunner, or the CUDA runner
-// (model/cuda/) in builds that have the CUDA backend.
+// Loading a model onto the device a user asked for: its checkpoint read once on the host, then
+// handed to the CPU executor (model/cpu/) or, in builds that have the CUDA backend, uploaded by
+// the CUDA executor (model/cuda/).
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "model/model_runner.h"
+#include "model/decoder_weights.h"
+#include "model/step_executor.h"
 
 namespace ropewire::model {
 
-// Whether this build has the CUDA backend (it was compiled with a CUDA compiler present).
-bool BuiltWithCuda();
-
-// RunnerOptions::device picks the executor: "cpu" or "cuda". Errors: an unknown device, "cuda"
+// ExecutorOptions::device picks the executor: "cpu" or "cuda". Errors: an unknown device, "cuda"
 // in a build without the backend or on a machine without a GPU (FAILED_PRECONDITION), and
 // everything loading the model can fail with.
-absl::StatusOr<std::unique_ptr<StepExecutor>> LoadExecutor(const std::string& model_dir,
-                                                           const RunnerOptions& options);
+absl::StatusOr<std::unique_ptr<StepExecutor>> LoadExecutor(const std::string& model_path,
+                                                           const ExecutorOptions& options);
+
+// The same for a checkpoint already in memory.
+absl::StatusOr<std::unique_ptr<StepExecutor>> CreateExecutor(ModelCheckpoint checkpoint,
+                                                             const ExecutorOptions& options);
 
 }  // namespace ropewire::model

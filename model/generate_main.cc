@@ -1,5 +1,5 @@
-// ropewire-generate: greedy generation from token ids on the CPU, for checking a model
-// directory without the service.
+// ropewire-generate: greedy generation from token ids (on the CPU, or --device cuda), for
+// checking a model without the service.
 //
 //   ropewire-generate --model DIR --prompt-token-ids 1,2,3 --max-tokens N
 // prints the generated ids as a JSON array. With --logits it prints
@@ -16,6 +16,7 @@
 #include "base/cli_flags.h"
 #include "model/greedy.h"
 #include "model/model_info.h"
+#include "model/config_json.h"
 #include "model/executor.h"
 #include "nlohmann/json.hpp"
 
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
   }
   if (o.max_tokens < 0) return Fail("--max-tokens must be >= 0");
   if (o.block_size <= 0) return Fail("--block-size must be positive");
-  rm::RunnerOptions options;
+  rm::ExecutorOptions options;
   options.block_size = o.block_size;
   options.num_threads = o.threads;
   // One sequence: size the cache to exactly what it needs.
@@ -100,14 +101,14 @@ int main(int argc, char** argv) {
       static_cast<int>((prompt.size() + o.max_tokens + o.block_size - 1) / o.block_size);
   options.device = o.device;
   options.dtype = o.dtype;
-  auto runner = rm::LoadExecutor(o.model, options);
-  if (!runner.ok()) return Fail(std::string(runner.status().message()));
+  auto executor = rm::LoadExecutor(o.model, options);
+  if (!executor.ok()) return Fail(std::string(executor.status().message()));
 
   rm::GreedyOptions greedy;
   greedy.max_tokens = o.max_tokens;
   greedy.prefill_chunk = o.prefill_chunk;
   greedy.stop_at_eos = !o.ignore_eos;
-  auto result = rm::GenerateGreedy(**runner, prompt, greedy);
+  auto result = rm::GenerateGreedy(**executor, prompt, greedy);
   if (!result.ok()) return Fail(std::string(result.status().message()));
 
   nlohmann::json ids = result->tokens;

@@ -12,17 +12,17 @@ int32_t ArgMax(const float* values, int64_t n) {
   return static_cast<int32_t>(std::max_element(values, values + n) - values);
 }
 
-absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& runner, const std::vector<int32_t>& prompt,
+absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor, const std::vector<int32_t>& prompt,
                                             const GreedyOptions& options) {
   if (prompt.empty()) return absl::InvalidArgumentError("prompt must hold at least one token");
   if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
-  const int64_t vocab = runner.config().vocab_size;
+  const int64_t vocab = executor.config().vocab_size;
   const int64_t total = static_cast<int64_t>(prompt.size()) + options.max_tokens;
-  const int64_t needed_blocks = (total + runner.block_size() - 1) / runner.block_size();
-  if (needed_blocks > runner.num_blocks()) {
+  const int64_t needed_blocks = (total + executor.block_size() - 1) / executor.block_size();
+  if (needed_blocks > executor.num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat("sequence of ", total, " tokens needs ",
                                                      needed_blocks, " KV blocks; the cache has ",
-                                                     runner.num_blocks()));
+                                                     executor.num_blocks()));
   }
   std::vector<int32_t> blocks(needed_blocks);
   std::iota(blocks.begin(), blocks.end(), 0);
@@ -40,15 +40,15 @@ absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& runner, const std::vec
     } else if (end == prompt.size()) {
       plan.logits_rows.push_back(static_cast<int32_t>(piece.size()) - 1);
     }
-    plan.Finalize();
-    RETURN_IF_ERROR(runner.Execute(plan, &logits));
+    plan.Finalize(executor.block_size());
+    RETURN_IF_ERROR(executor.Execute(plan, &logits));
     if (options.keep_prompt_logits) {
       result.prompt_logits.insert(result.prompt_logits.end(), logits.begin(), logits.end());
     }
   }
   result.last_logits.assign(logits.end() - vocab, logits.end());
 
-  const auto& eos = runner.config().eos_token_ids;
+  const auto& eos = executor.config().eos_token_ids;
   int32_t length = static_cast<int32_t>(prompt.size());
   for (int i = 0; i < options.max_tokens; ++i) {
     const int32_t next = ArgMax(result.last_logits.data(), vocab);
@@ -57,8 +57,8 @@ absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& runner, const std::vec
     if (i + 1 == options.max_tokens) break;
     StepPlan plan;
     plan.AddSequence(0, {next}, length, 0, blocks, /*want_logits=*/true);
-    plan.Finalize();
-    RETURN_IF_ERROR(runner.Execute(plan, &logits));
+    plan.Finalize(executor.block_size());
+    RETURN_IF_ERROR(executor.Execute(plan, &logits));
     result.last_logits = logits;
     ++length;
   }

@@ -1,12 +1,12 @@
 // Offline greedy generation of one sequence on a StepExecutor, used by ropewire-generate and by
-// tests. The KV blocks are simply 0..n-1: nothing else runs on the runner meanwhile.
+// tests. The KV blocks are simply 0..n-1: nothing else runs on the executor meanwhile.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model/model_runner.h"
+#include "model/step_executor.h"
 
 namespace ropewire::model {
 
@@ -23,7 +23,7 @@ struct GreedyResult {
   std::vector<float> prompt_logits;  // [prompt_len, vocab] when keep_prompt_logits
 };
 
-absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& runner, const std::vector<int32_t>& prompt,
+absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor, const std::vector<int32_t>& prompt,
                                             const GreedyOptions& options);
 
 // Index of the largest value (the first one on ties).

@@ -1,6 +1,6 @@
 #include "model/model_info.h"
 
-#include "model/position_config.h"
+#include "model/config.h"
 
 namespace ropewire::model {
 namespace {

@@ -348,28 +348,12 @@ absl::Status ResolveRopeEncoding(const JsonReader& json, const RopeRules& rules,
   return absl::OkStatus();
 }
 
-absl::Status ResolvePositionEncoding(const JsonReader& json, ModelConfig* config) {
-  return ResolveRopeEncoding(json, RopeRules{}, config);
-}
-
 void UseAlibi(std::vector<float> slopes, ModelConfig* config) {
   config->position = kernels::PositionEncoding();
   config->position.kind = kernels::PositionKind::kAlibi;
   config->position.alibi.slopes = std::move(slopes);
   config->position_by_layer.clear();
   config->max_model_len = kUnboundedModelLength;
-}
-
-std::string PositionEncodingName(const kernels::PositionEncoding& position) {
-  switch (position.kind) {
-    case kernels::PositionKind::kNone: return "none";
-    case kernels::PositionKind::kRope: return "rope/" + position.rope_type;
-    case kernels::PositionKind::kAlibi: return "alibi";
-    case kernels::PositionKind::kRelativeBias: return "relative_bias";
-    case kernels::PositionKind::kLearned: return "learned";
-    case kernels::PositionKind::kSinusoidal: return "sinusoidal";
-  }
-  return "unknown";
 }
 
 }  // namespace ropewire::model

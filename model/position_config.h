@@ -36,14 +36,8 @@ struct RopeRules {
 absl::Status ResolveRopeEncoding(const JsonReader& json, const RopeRules& rules,
                                  ModelConfig* config);
 
-// The Llama-family spelling (no aliases, NeoX layout, full rotary by default).
-absl::Status ResolvePositionEncoding(const JsonReader& json, ModelConfig* config);
-
 // ALiBi with `slopes` (one per query head) in the relative form slope * (j - i); no position
 // table bounds the length, so max_model_len is kUnboundedModelLength unless the family caps it.
 void UseAlibi(std::vector<float> slopes, ModelConfig* config);
-
-// A readable one-line name of the encoding for messages and --info ("rope/yarn", "alibi", ...).
-std::string PositionEncodingName(const kernels::PositionEncoding& position);
 
 }  // namespace ropewire::model

@@ -1,5 +1,5 @@
-// Loading named weights out of a TensorStore into owned f32 buffers, including the fused
-// layouts the CPU path prefers (several projections stacked into one GEMM).
+// Loading named weights out of a TensorStore into owned f32 buffers, including fused layouts
+// (several projections stacked into one matrix, multiplied in one GEMM).
 #pragma once
 
 #include <cstdint>

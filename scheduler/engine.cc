@@ -5,7 +5,6 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/rope_table.h"
 
 namespace ropewire::scheduler {
 namespace {
@@ -31,15 +30,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
     return absl::InvalidArgumentError(absl::StrCat("max_model_len ", s.max_model_len,
                                                    " exceeds what the model accepts (", executor_limit, ")"));
   }
-  if (model.position.kind == kernels::PositionKind::kRope) {
-    const kernels::RopeSpec rope = model.position.rope;
-    auto key = [rope](int64_t length) { return kernels::RopeTableKey(rope, length); };
-    if (key(1) != key(int64_t(s.max_model_len) * 4)) {
-      // Length-dependent tables (LongRoPE, dynamic NTK): recompute on a table change, and no
-      // sharing of blocks computed under another table.
-      s.rope_table_key = key;
-      s.enable_prefix_caching = false;
-    }
+  const model::StepExecutor* tables = executor.get();
+  if (tables->PositionTableKey(1) != tables->PositionTableKey(int64_t(s.max_model_len) * 4)) {
+    // Length-dependent tables (LongRoPE, dynamic NTK): recompute on a table change, and no
+    // sharing of blocks computed under another table.
+    s.rope_table_key = [tables](int64_t length) { return tables->PositionTableKey(length); };
+    s.enable_prefix_caching = false;
   }
   if (s.eos_token_ids.empty()) s.eos_token_ids = model.eos_token_ids;
   if (s.max_num_seqs <= 0 || s.max_num_batched_tokens <= 0 || s.max_waiting <= 0) {
@@ -58,7 +54,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
 Engine::Engine(std::unique_ptr<model::StepExecutor> executor, EngineConfig config)
     : executor_(std::move(executor)),
       config_(std::move(config)),
-      scheduler_(config_.scheduler, executor_->num_blocks(), executor_->block_size()),
+      scheduler_(Scheduler::Create(config_.scheduler, executor_->num_blocks(),
+                                   executor_->block_size())),
       sampler_(executor_->config().vocab_size) {
   seed_base_ = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   stats_.num_blocks = stats_.num_free_blocks = executor_->num_blocks();
@@ -169,7 +166,7 @@ void Engine::Deliver(const SequenceUpdate& update, const std::string& error) {
   std::shared_ptr<OutputSink> sink = it->second.sink;
   const bool keep_going = sink->OnOutput(out);
   if (!update.finished && !keep_going) {
-    if (auto final_update = scheduler_.Finish(update.seq_id, FinishReason::kStopString)) {
+    if (auto final_update = scheduler_->Finish(update.seq_id, FinishReason::kStopString)) {
       Deliver(*final_update);
     }
     return;
@@ -193,7 +190,7 @@ void Engine::TakeInbox() {
   for (Pending& p : inbox) {
     const std::string request_id = p.request.request_id;
     const uint64_t seed = *p.request.sampling.seed;
-    auto id = scheduler_.Add(std::move(p.request), seed);
+    auto id = scheduler_->Add(std::move(p.request), seed);
     if (!id.ok()) {
       RequestOutput out;
       out.request_id = request_id;
@@ -211,16 +208,16 @@ void Engine::TakeInbox() {
   for (const std::string& request_id : aborts) {
     auto it = ids_.find(request_id);
     if (it == ids_.end()) continue;
-    if (auto update = scheduler_.Finish(it->second, FinishReason::kCancelled)) Deliver(*update);
+    if (auto update = scheduler_->Finish(it->second, FinishReason::kCancelled)) Deliver(*update);
   }
-  for (const auto& update : scheduler_.ExpireDeadlines(Clock::now())) Deliver(update);
+  for (const auto& update : scheduler_->ExpireDeadlines(Clock::now())) Deliver(update);
 }
 
 void Engine::FinishAll(FinishReason reason, const std::string& error) {
   std::vector<int64_t> ids;
   for (const auto& [id, live] : live_) ids.push_back(id);
   for (int64_t id : ids) {
-    if (auto update = scheduler_.Finish(id, reason)) Deliver(*update, error);
+    if (auto update = scheduler_->Finish(id, reason)) Deliver(*update, error);
   }
 }
 
@@ -229,7 +226,7 @@ bool Engine::WaitForWork() {
   for (;;) {
     const bool has_input = !inbox_.empty() || !aborts_.empty();
     if (stopping_) {
-      if (!scheduler_.HasWork() && !has_input) return false;
+      if (!scheduler_->HasWork() && !has_input) return false;
       if (Clock::now() >= stop_deadline_) {
         // Grace period over: refuse what is still queued and cancel what is in flight.
         std::vector<Pending> inbox;
@@ -246,7 +243,7 @@ bool Engine::WaitForWork() {
         return false;
       }
     }
-    if (has_input || scheduler_.HasWork()) return true;
+    if (has_input || scheduler_->HasWork()) return true;
     wake_.wait(lock);
   }
 }
@@ -254,7 +251,7 @@ bool Engine::WaitForWork() {
 void Engine::RunStep() {
   const Clock::time_point t0 = Clock::now();
   const double cpu0 = ThreadCpuSeconds();
-  SchedulerOutput plan = scheduler_.Plan();
+  SchedulerOutput plan = scheduler_->Plan();
   if (plan.empty()) return;
   const Clock::time_point t1 = Clock::now();
   const double cpu1 = ThreadCpuSeconds();
@@ -267,9 +264,9 @@ void Engine::RunStep() {
     // the sequences that were in the step.
     SchedulerOutput applied = plan;
     for (auto& entry : applied.scheduled) entry.samples = false;
-    scheduler_.Commit(applied, {});
+    scheduler_->Commit(applied, {});
     for (const auto& entry : plan.scheduled) {
-      if (auto update = scheduler_.Finish(entry.seq_id, FinishReason::kError)) Deliver(*update, error);
+      if (auto update = scheduler_->Finish(entry.seq_id, FinishReason::kError)) Deliver(*update, error);
     }
     return;
   }
@@ -278,14 +275,14 @@ void Engine::RunStep() {
   size_t row = 0;
   for (const auto& entry : plan.scheduled) {
     if (!entry.samples) continue;
-    const Sequence& seq = *scheduler_.Get(entry.seq_id);
+    const Sequence& seq = *scheduler_->Get(entry.seq_id);
     samples.push_back(sampler_.Sample(logits_.data() + row * vocab, seq.request.sampling,
                                       seq.request.prompt, seq.output, seq.seed));
     ++row;
   }
   const Clock::time_point t3 = Clock::now();
   const double cpu3 = ThreadCpuSeconds();
-  const std::vector<SequenceUpdate> updates = scheduler_.Commit(plan, samples);
+  const std::vector<SequenceUpdate> updates = scheduler_->Commit(plan, samples);
   for (const auto& update : updates) Deliver(update);
   const Clock::time_point t4 = Clock::now();
   const double cpu4 = ThreadCpuSeconds();
@@ -301,11 +298,11 @@ void Engine::RunStep() {
 
 void Engine::PublishStats() {
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.num_waiting = scheduler_.NumWaiting();
-  stats_.num_running = scheduler_.NumRunning();
-  stats_.num_free_blocks = scheduler_.blocks().NumFree();
-  stats_.prefix_hit_tokens = scheduler_.prefix_hit_tokens();
-  stats_.prompt_tokens = scheduler_.prompt_tokens_admitted();
+  stats_.num_waiting = scheduler_->NumWaiting();
+  stats_.num_running = scheduler_->NumRunning();
+  stats_.num_free_blocks = scheduler_->blocks().NumFree();
+  stats_.prefix_hit_tokens = scheduler_->prefix_hit_tokens();
+  stats_.prompt_tokens = scheduler_->prompt_tokens_admitted();
 }
 
 void Engine::Loop() {

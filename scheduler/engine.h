@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/model_runner.h"
+#include "model/step_executor.h"
 #include "model/sampler.h"
 #include "scheduler/scheduler.h"
 
@@ -113,7 +113,7 @@ class Engine {
 
   std::unique_ptr<model::StepExecutor> executor_;
   EngineConfig config_;
-  Scheduler scheduler_;
+  std::unique_ptr<Scheduler> scheduler_;
   model::Sampler sampler_;
   std::vector<float> logits_;
   std::unordered_map<int64_t, Live> live_;                  // engine thread only

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "scheduler/static_batch_scheduler.h"
 
 namespace ropewire::scheduler {
 
@@ -13,20 +14,35 @@ int SchedulerOutput::NumSamples() const {
   return n;
 }
 
-// Working state of one Plan() call.
 struct Scheduler::PlanState {
   explicit PlanState(const BlockManager& blocks) : preview(blocks) {}
   BlockManager::Preview preview;
   SchedulerOutput out;
   int token_budget = 0;
-  int seq_budget = 0;
   std::unordered_set<int64_t> preempted;
   std::unordered_set<int64_t> scheduled;
 };
 
+std::unique_ptr<Scheduler> Scheduler::Create(const SchedulerConfig& config, int num_blocks,
+                                             int block_size) {
+  if (config.static_batching) {
+    return std::make_unique<StaticBatchScheduler>(config, num_blocks, block_size);
+  }
+  return std::make_unique<Scheduler>(config, num_blocks, block_size);
+}
+
 Scheduler::Scheduler(const SchedulerConfig& config, int num_blocks, int block_size)
-    : config_(config), block_size_(block_size),
-      blocks_(num_blocks, block_size, config.enable_prefix_caching && !config.static_batching) {}
+    : Scheduler(config, num_blocks, block_size, config.enable_prefix_caching) {}
+
+Scheduler::Scheduler(const SchedulerConfig& config, int num_blocks, int block_size,
+                     bool prefix_caching)
+    : config_(config), block_size_(block_size), blocks_(num_blocks, block_size, prefix_caching) {}
+
+int64_t Scheduler::LifetimeReserve(int64_t total) const {
+  // A context shift keeps a sequence within max_model_len however long it generates.
+  const bool shifts = config_.context_shift_sink_tokens >= 0;
+  return shifts ? std::min<int64_t>(total, config_.max_model_len) : total;
+}
 
 absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed) {
   const int prompt = static_cast<int>(request.prompt.size());
@@ -45,9 +61,7 @@ absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed)
         "prompt (", prompt, " tokens) + max_tokens (", request.max_tokens, ") = ", total,
         " exceeds the maximum model length of ", config_.max_model_len));
   }
-  const int reserve = config_.static_batching || shifts
-                          ? static_cast<int>(std::min<int64_t>(total, config_.max_model_len))
-                          : static_cast<int>(total);
+  const int reserve = static_cast<int>(LifetimeReserve(total));
   if (BlocksFor(reserve) > blocks_.num_blocks()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "request needs ", BlocksFor(reserve), " KV blocks of ", block_size_,
@@ -77,7 +91,7 @@ const Sequence* Scheduler::Get(int64_t seq_id) const {
 // ---------------------------------------------------------------------------------------------
 // Plan
 
-void Scheduler::Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t> blocks,
+void Scheduler::Schedule(PlanState& s, const Sequence& seq, const std::vector<int32_t>& blocks,
                          int cache_start, int num_tokens, bool admitted, int cached_tokens) const {
   ScheduledSequence entry;
   entry.seq_id = seq.id;
@@ -89,10 +103,16 @@ void Scheduler::Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t>
   std::vector<int32_t> tokens(num_tokens);
   for (int i = 0; i < num_tokens; ++i) tokens[i] = seq.CacheTokenAt(cache_start + i);
   s.out.plan.AddSequence(seq.id, tokens, cache_start, seq.position_offset, blocks, entry.samples);
-  entry.blocks = std::move(blocks);
-  s.out.scheduled.push_back(std::move(entry));
+  s.out.scheduled.push_back(entry);
   s.token_budget -= num_tokens;
   s.scheduled.insert(seq.id);
+}
+
+void Scheduler::AllocateBlocks(PlanState& s, int count, std::vector<int32_t>* table) const {
+  for (int i = 0; i < count; ++i) {
+    table->push_back(s.preview.Allocate());
+    s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table->back()});
+  }
 }
 
 bool Scheduler::MakeRoom(PlanState& s, int need, int64_t for_id) const {
@@ -120,12 +140,15 @@ bool Scheduler::MakeRoom(PlanState& s, int need, int64_t for_id) const {
 
 void Scheduler::ScheduleRunning(PlanState& s, const Sequence& seq, int num_tokens) const {
   std::vector<int32_t> table = seq.blocks;
-  for (int need = BlocksFor(seq.num_computed + num_tokens) - static_cast<int>(table.size());
-       need > 0; --need) {
-    table.push_back(s.preview.Allocate());
-    s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
-  }
-  Schedule(s, seq, std::move(table), seq.num_computed, num_tokens, false, 0);
+  AllocateBlocks(s, BlocksFor(seq.num_computed + num_tokens) - static_cast<int>(table.size()),
+                 &table);
+  Schedule(s, seq, table, seq.num_computed, num_tokens, false, 0);
+}
+
+void Scheduler::ScheduleRecompute(PlanState& s, const Sequence& seq) const {
+  std::vector<int32_t> table = seq.blocks;
+  AllocateBlocks(s, BlocksFor(seq.CacheLength()) - static_cast<int>(table.size()), &table);
+  Schedule(s, seq, table, 0, seq.CacheLength(), false, 0);
 }
 
 bool Scheduler::NeedsRopeRecompute(const Sequence& seq) const {
@@ -141,17 +164,10 @@ void Scheduler::PlanDecodes(PlanState& s) const {
     const int need = BlocksFor(seq.num_computed + 1) - static_cast<int>(seq.blocks.size());
     if (!MakeRoom(s, need, id)) continue;
     if (NeedsRopeRecompute(seq)) {
-      // The whole cache again, in this one step, over its own blocks (never shared: prefix
-      // caching is off for length-dependent tables).
-      std::vector<int32_t> table = seq.blocks;
-      for (int n = need; n > 0; --n) {
-        table.push_back(s.preview.Allocate());
-        s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
-      }
-      Schedule(s, seq, std::move(table), 0, seq.CacheLength(), false, 0);
-      continue;
+      ScheduleRecompute(s, seq);
+    } else {
+      ScheduleRunning(s, seq, 1);
     }
-    ScheduleRunning(s, seq, 1);
   }
 }
 
@@ -170,37 +186,35 @@ void Scheduler::PlanRunningPrefills(PlanState& s) const {
     const int n = std::min({seq.NumUncomputed(), s.token_budget, fit});
     if (n == seq.NumUncomputed() && NeedsRopeRecompute(seq)) {
       // The last chunk samples with a table the earlier chunks did not use: redo it all now.
-      std::vector<int32_t> table = seq.blocks;
-      for (int need = BlocksFor(seq.CacheLength()) - held; need > 0; --need) {
-        table.push_back(s.preview.Allocate());
-        s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
-      }
-      Schedule(s, seq, std::move(table), 0, seq.CacheLength(), false, 0);
-      continue;
+      ScheduleRecompute(s, seq);
+    } else if (n > 0) {
+      ScheduleRunning(s, seq, n);
     }
-    if (n > 0) ScheduleRunning(s, seq, n);
   }
 }
 
-bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
-  // Longest cached prefix of whole blocks, always leaving the last token to compute.
+std::vector<int32_t> Scheduler::PrefixHits(const PlanState& s, const Sequence& seq) const {
   std::vector<int32_t> hits;
   // (A shifted sequence's cache no longer lines up with its token blocks: no prefix matching.)
   const int max_hits = seq.dropped_tokens > 0 ? 0 : (seq.NumTokens() - 1) / block_size_;
+  std::vector<int32_t> tokens(block_size_);
   for (int i = 0; i < max_hits && i < static_cast<int>(seq.block_hashes.size()); ++i) {
     const uint64_t parent = i == 0 ? 0 : seq.block_hashes[i - 1];
-    std::vector<int32_t> tokens(block_size_);
     for (int t = 0; t < block_size_; ++t) tokens[t] = seq.TokenAt(i * block_size_ + t);
     const int32_t block = blocks_.LookupCached(seq.block_hashes[i], parent, tokens.data());
     if (block < 0 || s.preview.Evicted(block)) break;
     hits.push_back(block);
   }
+  return hits;
+}
+
+bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
+  const std::vector<int32_t> hits = PrefixHits(s, seq);
   int hits_from_free = 0;
   for (int32_t b : hits) hits_from_free += s.preview.RefCount(b) == 0 ? 1 : 0;
   const int cached = static_cast<int>(hits.size()) * block_size_;
   const int n = std::min(seq.CacheLength() - cached, s.token_budget);
-  const int reserve = config_.static_batching ? config_.max_model_len : cached + n;
-  const int new_blocks = BlocksFor(reserve) - static_cast<int>(hits.size());
+  const int new_blocks = BlocksFor(AdmissionReserve(cached + n)) - static_cast<int>(hits.size());
   if (n <= 0 || s.preview.Available() - hits_from_free < new_blocks) return false;
 
   std::vector<int32_t> table;
@@ -209,35 +223,19 @@ bool Scheduler::TryAdmit(PlanState& s, const Sequence& seq) const {
     s.out.block_ops.push_back({BlockOp::Kind::kTake, b});
     table.push_back(b);
   }
-  for (int i = 0; i < new_blocks; ++i) {
-    table.push_back(s.preview.Allocate());
-    s.out.block_ops.push_back({BlockOp::Kind::kAllocate, table.back()});
-  }
-  Schedule(s, seq, std::move(table), cached, n, true, cached);
+  AllocateBlocks(s, new_blocks, &table);
+  Schedule(s, seq, table, cached, n, true, cached);
   return true;
 }
 
 void Scheduler::PlanAdmissions(PlanState& s) const {
-  // Admitting while preempting would only thrash; and a static batch admits only when empty.
-  if (!s.preempted.empty()) return;
-  if (config_.static_batching && !running_.empty()) return;
+  // Admitting while preempting would only thrash.
+  if (!s.preempted.empty() || !AdmitsNow()) return;
   int running = NumRunning();
   for (const auto& [arrival, id] : waiting_) {
     if (running >= config_.max_num_seqs || s.token_budget <= 0) break;
     if (!TryAdmit(s, *sequences_.at(id))) break;  // first come, first served: no overtaking
     ++running;
-  }
-}
-
-void Scheduler::PlanPaddingRows(PlanState& s) const {
-  for (int i = 0; i < static_cast<int>(padding_rows_.size()); ++i) {
-    const PaddingRow& row = padding_rows_[i];
-    // A row stops where its reservation ends (its prompt plus another member's output can be
-    // longer than max_model_len).
-    if (row.num_computed + 1 > static_cast<int>(row.blocks.size()) * block_size_) continue;
-    s.out.plan.AddSequence(-1 - i, {row.token}, row.num_computed, row.position_offset, row.blocks,
-                           /*want_logits=*/false);
-    s.out.padding_rows.push_back(i);
   }
 }
 
@@ -247,8 +245,8 @@ SchedulerOutput Scheduler::Plan() const {
   PlanDecodes(s);
   PlanRunningPrefills(s);
   PlanAdmissions(s);
-  PlanPaddingRows(s);
-  s.out.plan.Finalize();
+  PlanExtraRows(&s.out);
+  s.out.plan.Finalize(block_size_);
   return std::move(s.out);
 }
 
@@ -310,18 +308,8 @@ bool Scheduler::ShiftContext(Sequence& seq) {
   return true;
 }
 
-void Scheduler::ReleaseSequence(Sequence& seq) {
-  if (config_.static_batching && seq.state == SequenceState::kRunning) {
-    // A static batch keeps its reservation until the whole batch is done, and the member's row
-    // goes on computing until then.
-    batch_held_blocks_.insert(batch_held_blocks_.end(), seq.blocks.begin(), seq.blocks.end());
-    if (seq.num_computed > 0) {
-      padding_rows_.push_back(
-          {seq.CacheTokenAt(seq.num_computed - 1), seq.num_computed, seq.position_offset, seq.blocks});
-    }
-  } else {
-    for (auto b = seq.blocks.rbegin(); b != seq.blocks.rend(); ++b) blocks_.Release(*b);
-  }
+void Scheduler::ReleaseBlocks(Sequence& seq) {
+  for (auto b = seq.blocks.rbegin(); b != seq.blocks.rend(); ++b) blocks_.Release(*b);
   seq.blocks.clear();
 }
 
@@ -332,16 +320,7 @@ void Scheduler::Remove(int64_t seq_id) {
   sequences_.erase(seq_id);
 }
 
-void Scheduler::EndStaticBatchIfDone() {
-  if (!config_.static_batching || !running_.empty()) return;
-  for (int32_t b : batch_held_blocks_) blocks_.Release(b);
-  batch_held_blocks_.clear();
-  padding_rows_.clear();
-}
-
-std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
-                                              const std::vector<model::SampledToken>& samples) {
-  for (const BlockOp& op : output.block_ops) blocks_.Apply(op);
+void Scheduler::ApplyPreemptions(const SchedulerOutput& output) {
   for (int64_t id : output.preempted) {
     Sequence& seq = *sequences_.at(id);
     running_.erase(seq.admitted);
@@ -353,49 +332,64 @@ std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
     ++seq.num_preemptions;
     waiting_.emplace(seq.arrival, id);
   }
-  for (int i : output.padding_rows) ++padding_rows_.at(i).num_computed;
+}
+
+void Scheduler::ApplyScheduled(Sequence& seq, const ScheduledSequence& entry,
+                               std::span<const int32_t> table) {
+  if (entry.admitted) {
+    waiting_.erase(seq.arrival);
+    seq.admitted = next_admission_++;
+    running_.emplace(seq.admitted, seq.id);
+    seq.state = SequenceState::kRunning;
+    seq.num_computed = entry.cache_start;
+    seq.num_cached_prompt_tokens = entry.cached_tokens;
+    prefix_hit_tokens_ += entry.cached_tokens;
+    prompt_tokens_admitted_ += static_cast<int64_t>(seq.request.prompt.size());
+  }
+  seq.blocks.assign(table.begin(), table.end());
+  if (entry.cache_start == 0 && seq.num_computed > 0 && !entry.admitted) ++seq.num_rope_recomputes;
+  seq.num_computed = entry.cache_start + entry.num_tokens;
+  if (config_.rope_table_key) {
+    seq.cache_rope_key = config_.rope_table_key(int64_t(seq.position_offset) + seq.num_computed);
+  }
+  RegisterComputedBlocks(seq);
+}
+
+SequenceUpdate Scheduler::AppendSample(Sequence& seq, const model::SampledToken& sample) {
+  SequenceUpdate update = Describe(seq);
+  update.new_tokens.push_back(sample);
+  seq.output.push_back(sample.token);
+  ++update.num_output_tokens;
+  UpdateHashes(seq);
+  update.reason = StopReason(seq);
+  if (update.reason == FinishReason::kNone && seq.CacheLength() >= config_.max_model_len &&
+      !ShiftContext(seq)) {
+    update.reason = FinishReason::kLength;
+  }
+  if (update.reason != FinishReason::kNone) {
+    update.finished = true;
+    seq.finish_reason = update.reason;
+    ReleaseBlocks(seq);
+    seq.state = SequenceState::kFinished;
+    Remove(seq.id);
+  }
+  return update;
+}
+
+std::vector<SequenceUpdate> Scheduler::Commit(const SchedulerOutput& output,
+                                              const std::vector<model::SampledToken>& samples) {
+  for (const BlockOp& op : output.block_ops) blocks_.Apply(op);
+  ApplyPreemptions(output);
+  CommitExtraRows(output);
   std::vector<SequenceUpdate> updates;
   size_t next_sample = 0;
-  for (const ScheduledSequence& entry : output.scheduled) {
+  for (size_t i = 0; i < output.scheduled.size(); ++i) {
+    const ScheduledSequence& entry = output.scheduled[i];
     Sequence& seq = *sequences_.at(entry.seq_id);
-    if (entry.admitted) {
-      waiting_.erase(seq.arrival);
-      seq.admitted = next_admission_++;
-      running_.emplace(seq.admitted, seq.id);
-      seq.state = SequenceState::kRunning;
-      seq.num_computed = entry.cache_start;
-      seq.num_cached_prompt_tokens = entry.cached_tokens;
-      prefix_hit_tokens_ += entry.cached_tokens;
-      prompt_tokens_admitted_ += static_cast<int64_t>(seq.request.prompt.size());
-    }
-    seq.blocks = entry.blocks;
-    if (entry.cache_start == 0 && seq.num_computed > 0 && !entry.admitted) ++seq.num_rope_recomputes;
-    seq.num_computed = entry.cache_start + entry.num_tokens;
-    if (config_.rope_table_key) {
-      seq.cache_rope_key = config_.rope_table_key(int64_t(seq.position_offset) + seq.num_computed);
-    }
-    RegisterComputedBlocks(seq);
-    if (!entry.samples) continue;
-    SequenceUpdate update = Describe(seq);
-    update.new_tokens.push_back(samples.at(next_sample++));
-    seq.output.push_back(update.new_tokens.back().token);
-    ++update.num_output_tokens;
-    UpdateHashes(seq);
-    update.reason = StopReason(seq);
-    if (update.reason == FinishReason::kNone && seq.CacheLength() >= config_.max_model_len &&
-        !ShiftContext(seq)) {
-      update.reason = FinishReason::kLength;
-    }
-    if (update.reason != FinishReason::kNone) {
-      update.finished = true;
-      seq.finish_reason = update.reason;
-      ReleaseSequence(seq);
-      seq.state = SequenceState::kFinished;
-      Remove(seq.id);
-    }
-    updates.push_back(std::move(update));
+    ApplyScheduled(seq, entry, output.plan.BlockTable(static_cast<int>(i)));
+    if (entry.samples) updates.push_back(AppendSample(seq, samples.at(next_sample++)));
   }
-  EndStaticBatchIfDone();
+  AfterFinish();
   return updates;
 }
 
@@ -413,11 +407,11 @@ std::optional<SequenceUpdate> Scheduler::Finish(int64_t seq_id, FinishReason rea
   if (it == sequences_.end()) return std::nullopt;
   Sequence& seq = *it->second;
   SequenceUpdate update = Describe(seq);
-  ReleaseSequence(seq);
+  ReleaseBlocks(seq);
   seq.state = SequenceState::kFinished;
   seq.finish_reason = reason;
   Remove(seq_id);
-  EndStaticBatchIfDone();
+  AfterFinish();
   update.finished = true;
   update.reason = reason;
   return update;
@@ -448,7 +442,7 @@ absl::Status Scheduler::CheckInvariants() const {
       return absl::InternalError(absl::StrCat("sequence ", id, " has fewer blocks than tokens"));
     }
   }
-  tables.push_back(&batch_held_blocks_);
+  AppendHeldTables(&tables);
   return blocks_.CheckConsistency(tables);
 }
 

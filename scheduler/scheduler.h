@@ -1,11 +1,16 @@
-// The scheduling policy: plan-then-commit over a paged KV pool (DESIGN.md decisions 4 and 5).
+// Continuous batching: plan-then-commit over a paged KV pool (DESIGN.md decisions 4 and 5).
 //
 // Plan() is pure: it decides which sequences run this step and with how many tokens — running
 // decodes first (one token each), then running prompt chunks, then waiting sequences in arrival
-// order (chunked prefill) while their next blocks fit — preempting the most recently admitted
-// running sequence when a decode cannot get a block. It names the exact blocks each sequence will
-// use and returns the StepPlan the model runs. Commit() then applies that plan and the sampled
-// tokens: block operations, appended tokens, stop conditions, released blocks.
+// order (chunked prefill) while their next blocks fit. When a decode or a stalled prompt chunk
+// cannot get a block, the most recently admitted running sequence not yet in the step is
+// preempted (its blocks released, its tokens recomputed when it is admitted again). Plan() names
+// the exact blocks each sequence will use and returns the StepPlan the model runs. Commit() then
+// applies that plan and the sampled tokens: block operations, appended tokens, stop conditions,
+// released blocks.
+//
+// The static batching baseline (scheduler/static_batch_scheduler.h) is a policy on the same
+// machinery: Scheduler::Create picks it when the config asks for it.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -31,10 +37,8 @@ struct SchedulerConfig {
   int max_model_len = 0;               // prompt + output tokens of one sequence (0: the model's)
   int max_waiting = 4096;              // queued sequences before submissions are refused
   bool enable_prefix_caching = true;
-  // Baseline for comparison only: fixed batches admitted together, KV reserved for
-  // max_model_len per member, no joins until every member has finished, and a finished member
-  // keeps computing (a padding row, its output discarded) until the batch ends, as a padded
-  // batch of a generate loop does.
+  // Baseline for comparison only: Scheduler::Create returns the static batching policy
+  // (scheduler/static_batch_scheduler.h).
   bool static_batching = false;
   std::vector<int32_t> eos_token_ids;
   // Context shift for relative position encodings: when a sequence's cache reaches
@@ -57,7 +61,7 @@ struct ScheduledSequence {
   bool samples = false;     // the step reaches the last token, so a new token is sampled
   bool admitted = false;    // moved from waiting to running by this step
   int cached_tokens = 0;    // prefix-cache hits taken at this admission
-  std::vector<int32_t> blocks;  // the block table after this step
+  // Its block table after this step is the plan's: plan.BlockTable(i) for the i-th entry.
 };
 
 struct SchedulerOutput {
@@ -66,7 +70,7 @@ struct SchedulerOutput {
   std::vector<int64_t> preempted;
   std::vector<BlockOp> block_ops;            // replayed in order by Commit()
   // Static batching: padding rows of finished members in this step (after every scheduled
-  // sequence in the plan), as indices into the scheduler's padding rows.
+  // sequence in the plan), as indices into the policy's padding rows.
   std::vector<int> padding_rows;
 
   bool empty() const { return scheduled.empty() && preempted.empty(); }
@@ -86,7 +90,12 @@ struct SequenceUpdate {
 
 class Scheduler {
  public:
+  // The policy `config` asks for: continuous batching, or the static baseline.
+  static std::unique_ptr<Scheduler> Create(const SchedulerConfig& config, int num_blocks,
+                                           int block_size);
+  // Continuous batching.
   Scheduler(const SchedulerConfig& config, int num_blocks, int block_size);
+  virtual ~Scheduler() = default;
 
   // Queues a request. Errors: empty prompt or prompt + max_tokens beyond max_model_len
   // (INVALID_ARGUMENT); a request that could never fit in the whole cache, or a full queue
@@ -114,31 +123,67 @@ class Scheduler {
   // Every block owned exactly as often as its reference count says, no block lost.
   absl::Status CheckInvariants() const;
 
- private:
+ protected:
+  // Working state of one Plan() call.
   struct PlanState;
+  Scheduler(const SchedulerConfig& config, int num_blocks, int block_size, bool prefix_caching);
+
+  // Policy hooks; the defaults are continuous batching.
+  // Tokens whose blocks an admission takes, when the step leaves `computed` tokens in the cache.
+  virtual int AdmissionReserve(int computed) const { return computed; }
+  // Most tokens a request of `total` (prompt + max_tokens) tokens ever holds blocks for.
+  virtual int64_t LifetimeReserve(int64_t total) const;
+  // Whether waiting sequences may be admitted in this step at all.
+  virtual bool AdmitsNow() const { return true; }
+  // Rows the policy adds to a plan after every scheduled sequence.
+  virtual void PlanExtraRows(SchedulerOutput* out) const { (void)out; }
+  virtual void CommitExtraRows(const SchedulerOutput& output) { (void)output; }
+  // Gives back a finished sequence's blocks.
+  virtual void ReleaseBlocks(Sequence& seq);
+  // After a sequence left the running set.
+  virtual void AfterFinish() {}
+  // Block tables the policy holds besides the sequences', for CheckInvariants.
+  virtual void AppendHeldTables(std::vector<const std::vector<int32_t>*>* tables) const {
+    (void)tables;
+  }
+
   int BlocksFor(int tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  const std::map<int64_t, int64_t>& running() const { return running_; }
+  BlockManager& mutable_blocks() { return blocks_; }
+  int block_size() const { return block_size_; }
+
+ private:
   // Preempts the newest running sequences not yet in this step until `need` blocks are
   // available; false when `for_id` itself had to go.
   bool MakeRoom(PlanState& s, int need, int64_t for_id) const;
+  // Appends `count` fresh blocks to `table`, recording the allocations for Commit().
+  void AllocateBlocks(PlanState& s, int count, std::vector<int32_t>* table) const;
   void ScheduleRunning(PlanState& s, const Sequence& seq, int num_tokens) const;
+  // The whole cache again, in one step, over the sequence's own blocks (never shared: prefix
+  // caching is off for length-dependent tables).
+  void ScheduleRecompute(PlanState& s, const Sequence& seq) const;
   // The step would rotate with another table than the one the sequence's cache was built with.
   bool NeedsRopeRecompute(const Sequence& seq) const;
   void PlanDecodes(PlanState& s) const;
   void PlanRunningPrefills(PlanState& s) const;
   void PlanAdmissions(PlanState& s) const;
+  // Leading blocks of `seq` the prefix cache holds, always leaving its last token to compute.
+  std::vector<int32_t> PrefixHits(const PlanState& s, const Sequence& seq) const;
   bool TryAdmit(PlanState& s, const Sequence& seq) const;
-  void Schedule(PlanState& s, const Sequence& seq, std::vector<int32_t> blocks, int cache_start,
-                int num_tokens, bool admitted, int cached_tokens) const;
+  void Schedule(PlanState& s, const Sequence& seq, const std::vector<int32_t>& blocks,
+                int cache_start, int num_tokens, bool admitted, int cached_tokens) const;
+  void ApplyPreemptions(const SchedulerOutput& output);
+  void ApplyScheduled(Sequence& seq, const ScheduledSequence& entry,
+                      std::span<const int32_t> table);
+  // The sampled token appended, the stop conditions checked; finished sequences removed.
+  SequenceUpdate AppendSample(Sequence& seq, const model::SampledToken& sample);
   void UpdateHashes(Sequence& seq);
   void RegisterComputedBlocks(Sequence& seq);
   FinishReason StopReason(const Sequence& seq) const;
   // Drops blocks after the sinks so the sequence fits max_model_len again; false if it cannot.
   bool ShiftContext(Sequence& seq);
-  void ReleaseSequence(Sequence& seq);
   void Remove(int64_t seq_id);
   static SequenceUpdate Describe(const Sequence& seq);
-  void EndStaticBatchIfDone();
-  void PlanPaddingRows(PlanState& s) const;
 
   SchedulerConfig config_;
   int block_size_;
@@ -146,15 +191,6 @@ class Scheduler {
   std::unordered_map<int64_t, std::unique_ptr<Sequence>> sequences_;
   std::map<int64_t, int64_t> waiting_;  // arrival -> seq id
   std::map<int64_t, int64_t> running_;  // admission order -> seq id
-  std::vector<int32_t> batch_held_blocks_;  // static batching: finished members' blocks
-  // Static batching: a finished member still computing over its reserved blocks.
-  struct PaddingRow {
-    int32_t token = 0;  // fed again every step; its output is discarded
-    int num_computed = 0;
-    int position_offset = 0;
-    std::vector<int32_t> blocks;
-  };
-  std::vector<PaddingRow> padding_rows_;
   int64_t next_id_ = 1;
   int64_t next_arrival_ = 0;
   int64_t next_admission_ = 0;

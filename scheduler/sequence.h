@@ -29,9 +29,6 @@ enum class FinishReason {
   kError,       // the step failed
 };
 
-const char* FinishReasonName(FinishReason reason);
-const char* SequenceStateName(SequenceState state);
-
 // What a client asks for, as the engine receives it.
 struct GenerationRequest {
   std::string request_id;
@@ -84,7 +81,6 @@ struct Sequence {
   int32_t CacheTokenAt(int c) const { return TokenAt(c < sink_tokens ? c : c + dropped_tokens); }
   // Tokens still to be fed to the model before the next sample.
   int NumUncomputed() const { return CacheLength() - num_computed; }
-  bool IsFinished() const { return state == SequenceState::kFinished; }
 };
 
 }  // namespace ropewire::scheduler

@@ -7,7 +7,7 @@ namespace ropewire::server {
 using scheduler::FinishReason;
 
 GenerationStream::GenerationStream(std::string request_id,
-                                   const model::tokenizer::Tokenizer* tokenizer,
+                                   const tokenizer::Tokenizer* tokenizer,
                                    bool skip_special_tokens, std::vector<std::string> stop_strings,
                                    bool logprobs)
     : request_id_(std::move(request_id)), logprobs_(logprobs), stop_strings_(stop_strings) {

@@ -13,7 +13,7 @@
 
 #include <grpcpp/support/status.h>
 
-#include "model/tokenizer/streaming.h"
+#include "tokenizer/streaming.h"
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/engine.h"
 
@@ -22,7 +22,7 @@ namespace ropewire::server {
 class GenerationStream : public scheduler::OutputSink {
  public:
   // `tokenizer` may be null (token ids only); then `stop_strings` must be empty.
-  GenerationStream(std::string request_id, const model::tokenizer::Tokenizer* tokenizer,
+  GenerationStream(std::string request_id, const tokenizer::Tokenizer* tokenizer,
                    bool skip_special_tokens, std::vector<std::string> stop_strings, bool logprobs);
 
   // Engine thread.
@@ -48,7 +48,7 @@ class GenerationStream : public scheduler::OutputSink {
 
   const std::string request_id_;
   const bool logprobs_;
-  std::optional<model::tokenizer::TextStreamer> streamer_;  // engine thread only
+  std::optional<tokenizer::TextStreamer> streamer_;  // engine thread only
   std::vector<std::string> stop_strings_;
 
   mutable std::mutex mu_;

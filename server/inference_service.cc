@@ -144,7 +144,7 @@ InferenceService::InferenceService(RequestLimits limits, std::string device)
     : limits_(limits), device_(std::move(device)) {}
 
 void InferenceService::SetModel(std::shared_ptr<scheduler::Engine> engine,
-                                std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer,
+                                std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer,
                                 std::string model_path) {
   std::lock_guard<std::mutex> lock(mu_);
   engine_ = std::move(engine);
@@ -165,7 +165,7 @@ InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext*
     a.status = NotServing(state);
     return a;
   }
-  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
   {
     std::lock_guard<std::mutex> lock(mu_);
     a.engine = engine_;
@@ -234,7 +234,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
     reactor->Finish(NotServing(state));
     return reactor;
   }
-  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
   {
     std::lock_guard<std::mutex> lock(mu_);
     tokenizer = tokenizer_;
@@ -261,7 +261,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
                                                          v1::ModelInfo* response) {
   auto* reactor = context->DefaultReactor();
   std::shared_ptr<scheduler::Engine> engine;
-  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
   std::string path;
   {
     std::lock_guard<std::mutex> lock(mu_);

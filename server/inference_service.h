@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "model/tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.grpc.pb.h"
 #include "scheduler/engine.h"
 #include "server/request_builder.h"
@@ -22,7 +22,7 @@ class InferenceService final : public v1::Inference::CallbackService {
 
   // Called once the model is loaded; the service answers UNAVAILABLE before that.
   void SetModel(std::shared_ptr<scheduler::Engine> engine,
-                std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer,
+                std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer,
                 std::string model_path);
   void SetState(ServingState state) { state_.store(state); }
   ServingState state() const { return state_.load(); }
@@ -60,7 +60,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   std::atomic<uint64_t> next_request_{1};
   mutable std::mutex mu_;  // guards the model pointers below (set once)
   std::shared_ptr<scheduler::Engine> engine_;
-  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer_;
+  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer_;
   std::string model_path_;
 };
 

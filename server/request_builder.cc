@@ -41,7 +41,7 @@ absl::Status FillSampling(const v1::GenerateRequest& m, model::SamplingParams* s
 }  // namespace
 
 absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& m,
-                                          const model::tokenizer::ModelTokenizer* tokenizer,
+                                          const tokenizer::ModelTokenizer* tokenizer,
                                           const RequestLimits& limits) {
   BuiltRequest built;
   scheduler::GenerationRequest& r = built.request;

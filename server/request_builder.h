@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model/tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/sequence.h"
 
@@ -27,7 +27,7 @@ struct RequestLimits {
 // `tokenizer` may be null (model served without one): text prompts and stop strings are then
 // FAILED_PRECONDITION.
 absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& message,
-                                          const model::tokenizer::ModelTokenizer* tokenizer,
+                                          const tokenizer::ModelTokenizer* tokenizer,
                                           const RequestLimits& limits);
 
 }  // namespace ropewire::server

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/executor.h"
-#include "model/tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_config.h"
 #include "scheduler/engine.h"
 #include "server/inference_service.h"
 #include "spdlog/spdlog.h"
@@ -33,28 +33,28 @@ void ConfigureChannel(grpc::ServerBuilder& builder, const ServerOptions& options
 
 struct LoadedModel {
   std::shared_ptr<scheduler::Engine> engine;
-  std::shared_ptr<const model::tokenizer::ModelTokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
 };
 
 absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   LoadedModel loaded;
   if (!options.no_tokenizer && std::filesystem::exists(options.model + "/tokenizer.json")) {
-    auto tokenizer = model::tokenizer::LoadModelTokenizer(options.model);
+    auto tokenizer = tokenizer::LoadModelTokenizer(options.model);
     if (!tokenizer.ok()) return tokenizer.status();
-    loaded.tokenizer = std::make_shared<model::tokenizer::ModelTokenizer>(std::move(*tokenizer));
+    loaded.tokenizer = std::make_shared<tokenizer::ModelTokenizer>(std::move(*tokenizer));
   }
-  model::RunnerOptions runner_options;
-  runner_options.device = options.device;
-  runner_options.dtype = options.dtype;
-  runner_options.gpu_memory_utilization = options.gpu_memory_utilization;
-  runner_options.max_num_batched_tokens = options.max_num_batched_tokens;
-  runner_options.block_size = options.block_size;
-  runner_options.num_blocks = options.num_kv_blocks;
-  runner_options.kv_cache_bytes = options.kv_cache_bytes;
-  runner_options.num_threads = options.threads;
-  runner_options.max_model_len = options.max_model_len;
-  auto runner = model::LoadExecutor(options.model, runner_options);
-  if (!runner.ok()) return runner.status();
+  model::ExecutorOptions executor_options;
+  executor_options.device = options.device;
+  executor_options.dtype = options.dtype;
+  executor_options.gpu_memory_utilization = options.gpu_memory_utilization;
+  executor_options.max_num_batched_tokens = options.max_num_batched_tokens;
+  executor_options.block_size = options.block_size;
+  executor_options.num_blocks = options.num_kv_blocks;
+  executor_options.kv_cache_bytes = options.kv_cache_bytes;
+  executor_options.num_threads = options.threads;
+  executor_options.max_model_len = options.max_model_len;
+  auto executor = model::LoadExecutor(options.model, executor_options);
+  if (!executor.ok()) return executor.status();
 
   scheduler::EngineConfig config;
   config.scheduler.max_num_seqs = options.max_num_seqs;
@@ -67,7 +67,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   if (loaded.tokenizer && !loaded.tokenizer->config.eos_token_ids.empty()) {
     config.scheduler.eos_token_ids = loaded.tokenizer->config.eos_token_ids;
   }
-  auto engine = scheduler::Engine::Create(std::move(*runner), config);
+  auto engine = scheduler::Engine::Create(std::move(*executor), config);
   if (!engine.ok()) return engine.status();
   loaded.engine = std::move(*engine);
   return loaded;

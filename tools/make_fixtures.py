@@ -118,6 +118,9 @@ def family_fixtures():
         "phi3_partial": (Phi3Config(**common, **layer_norm, intermediate_size=64, pad_token_id=0,
                                     max_position_embeddings=128, partial_rotary_factor=0.75), {}, p),
         "bloom_alibi6": (BloomConfig(**common, hidden_size=24, n_layer=2, n_head=6), {}, p),
+        # The residual stream continues from the normed values.
+        "bloom_post_ln_residual": (BloomConfig(**common, hidden_size=24, n_layer=2, n_head=6,
+                                               apply_residual_connection_post_layernorm=True), {}, p),
         # MPT's slope order for a non-power-of-two count, clip_qkv, bias-free layer norms.
         "mpt_alibi12": (MptConfig(**common, d_model=24, n_layers=2, n_heads=12,
                                   max_seq_len=128, attn_config={"clip_qkv": 0.6}), {}, p),
@@ -140,6 +143,10 @@ def family_fixtures():
         "opt": (OPTConfig(**common, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                           ffn_dim=64, word_embed_proj_dim=16, max_position_embeddings=128,
                           pad_token_id=1), {}, p),
+        # opt-350m's post-LayerNorm blocks (no final norm) with project_in / project_out.
+        "opt_post_ln": (OPTConfig(**common, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  ffn_dim=64, word_embed_proj_dim=16, max_position_embeddings=128,
+                                  pad_token_id=1, do_layer_norm_before=False), {}, p),
         "xglm": (XGLMConfig(**common, d_model=32, num_layers=2, attention_heads=2, ffn_dim=64,
                             max_position_embeddings=128, pad_token_id=1), {}, p),
     }

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/config.h"
-#include "model/model_runner.h"
+#include "model/step_executor.h"
 
 namespace ropewire::bench {
 

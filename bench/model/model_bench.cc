@@ -20,7 +20,7 @@ model::StepPlan OneSequencePlan(const std::vector<int32_t>& tokens, int32_t cach
                                 const std::vector<int32_t>& blocks) {
   model::StepPlan plan;
   plan.AddSequence(0, tokens, cache_start, 0, blocks, /*want_logits=*/true);
-  plan.Finalize();
+  plan.Finalize(kBlockSize);
   return plan;
 }
 
@@ -50,12 +50,12 @@ PrefillFlops PrefillFlopCount(const LlamaShape& s, int64_t tokens) {
 
 absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& dir, int threads,
                                                              int max_tokens) {
-  model::RunnerOptions options;
+  model::ExecutorOptions options;
   options.block_size = kBlockSize;
   options.num_blocks = (max_tokens + kBlockSize - 1) / kBlockSize;
   options.num_threads = threads;
-  ASSIGN_OR_RETURN(auto runner, model::ModelRunner::Load(dir, options));
-  std::unique_ptr<ModelBench> bench(new ModelBench(std::move(runner)));
+  ASSIGN_OR_RETURN(auto executor, model::LoadExecutor(dir, options));
+  std::unique_ptr<ModelBench> bench(new ModelBench(std::move(executor)));
   bench->blocks_.resize(options.num_blocks);
   std::iota(bench->blocks_.begin(), bench->blocks_.end(), 0);
   return bench;
@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& 
 std::vector<int32_t> ModelBench::RandomTokens(int count, uint64_t seed) const {
   // A linear congruential walk is plenty: the ids only need to be spread over the vocabulary.
   std::vector<int32_t> tokens(count);
-  const uint64_t vocab = runner_->config().vocab_size;
+  const uint64_t vocab = executor_->config().vocab_size;
   uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
   for (int32_t& t : tokens) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -75,13 +75,13 @@ std::vector<int32_t> ModelBench::RandomTokens(int count, uint64_t seed) const {
 
 absl::StatusOr<double> ModelBench::DecodeRun(int prompt_len, int steps, uint64_t seed) {
   const std::vector<int32_t> prompt = RandomTokens(prompt_len, seed);
-  RETURN_IF_ERROR(runner_->Execute(OneSequencePlan(prompt, 0, blocks_), &logits_));
-  const int64_t vocab = runner_->config().vocab_size;
+  RETURN_IF_ERROR(executor_->Execute(OneSequencePlan(prompt, 0, blocks_), &logits_));
+  const int64_t vocab = executor_->config().vocab_size;
   int32_t length = prompt_len;
   int32_t next = model::ArgMax(logits_.data(), vocab);
   const Clock::time_point begin = Clock::now();
   for (int i = 0; i < steps; ++i) {
-    RETURN_IF_ERROR(runner_->Execute(OneSequencePlan({next}, length, blocks_), &logits_));
+    RETURN_IF_ERROR(executor_->Execute(OneSequencePlan({next}, length, blocks_), &logits_));
     next = model::ArgMax(logits_.data(), vocab);
     ++length;
   }
@@ -91,7 +91,7 @@ absl::StatusOr<double> ModelBench::DecodeRun(int prompt_len, int steps, uint64_t
 absl::StatusOr<double> ModelBench::PrefillRun(int tokens, uint64_t seed) {
   const model::StepPlan plan = OneSequencePlan(RandomTokens(tokens, seed), 0, blocks_);
   const Clock::time_point begin = Clock::now();
-  RETURN_IF_ERROR(runner_->Execute(plan, &logits_));
+  RETURN_IF_ERROR(executor_->Execute(plan, &logits_));
   return SecondsSince(begin);
 }
 

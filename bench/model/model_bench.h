@@ -1,4 +1,4 @@
-// Single-stream decode and whole-prompt prefill on a loaded ModelRunner, with the byte and FLOP
+// Single-stream decode and whole-prompt prefill on a loaded executor, with the byte and FLOP
 // accounting that turns their times into fractions of the machine's bandwidth and FMA peak.
 #pragma once
 
@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "bench/model/random_llama.h"
-#include "model/model_runner.h"
+#include "model/executor.h"
 
 namespace ropewire::bench {
 
@@ -48,10 +48,11 @@ class ModelBench {
   absl::StatusOr<double> PrefillRun(int tokens, uint64_t seed);
 
  private:
-  explicit ModelBench(std::unique_ptr<model::ModelRunner> runner) : runner_(std::move(runner)) {}
+  explicit ModelBench(std::unique_ptr<model::StepExecutor> executor)
+      : executor_(std::move(executor)) {}
   std::vector<int32_t> RandomTokens(int count, uint64_t seed) const;
 
-  std::unique_ptr<model::ModelRunner> runner_;
+  std::unique_ptr<model::StepExecutor> executor_;
   std::vector<int32_t> blocks_;  // the one sequence's block table: 0..n-1
   std::vector<float> logits_;
 };

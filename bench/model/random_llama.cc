@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
-#include "model/safetensors_writer.h"
+#include "model/testing/safetensors_writer.h"
 #include "nlohmann/json.hpp"
 
 namespace ropewire::bench {

@@ -1,5 +1,5 @@
 // Random Llama-shaped checkpoints written at bench time: a Hugging Face directory (config.json
-// plus safetensors shards and their index) that ModelRunner::Load reads like any other model.
+// plus safetensors shards and their index) that the executor loads like any other model.
 // Nothing is downloaded and nothing large is committed; the numbers are random but the shapes,
 // names and file formats are those of real models, so the forward pass does the real work.
 #pragma once

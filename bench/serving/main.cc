@@ -16,6 +16,7 @@
 #include "base/cli_flags.h"
 #include "bench/model/random_llama.h"
 #include "bench/serving/workload.h"
+#include "model/executor.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/engine.h"
 
@@ -86,19 +87,19 @@ double Median(std::vector<double> v) {
 
 absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, const Options& o, bool static_batching,
                                   const std::vector<TimedRequest>& workload) {
-  model::RunnerOptions runner_options;
-  runner_options.block_size = 16;
-  runner_options.num_blocks = o.kv_tokens / 16;
-  runner_options.num_threads = o.threads;
-  auto runner = model::ModelRunner::Load(model_dir, runner_options);
-  if (!runner.ok()) return runner.status();
+  model::ExecutorOptions executor_options;
+  executor_options.block_size = 16;
+  executor_options.num_blocks = o.kv_tokens / 16;
+  executor_options.num_threads = o.threads;
+  auto executor = model::LoadExecutor(model_dir, executor_options);
+  if (!executor.ok()) return executor.status();
   scheduler::EngineConfig config;
   config.scheduler.max_num_seqs = o.max_num_seqs;
   config.scheduler.max_num_batched_tokens = o.max_num_batched_tokens;
   config.scheduler.max_model_len = o.max_model_len;
   config.scheduler.static_batching = static_batching;
   config.scheduler.max_waiting = 100000;
-  auto engine = scheduler::Engine::Create(std::move(*runner), config);
+  auto engine = scheduler::Engine::Create(std::move(*executor), config);
   if (!engine.ok()) return engine.status();
 
   std::mutex mu;

@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "model/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
-using ropewire::model::tokenizer::Tokenizer;
+using ropewire::tokenizer::Tokenizer;
 
 struct Options {
   std::string tokenizer;

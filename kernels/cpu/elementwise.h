@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "kernels/activation.h"
+
 namespace ropewire::kernels::cpu {
 
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, the Llama/T5 RMSNorm (fp32 variance).
@@ -19,14 +21,7 @@ void LayerNorm(const float* x, int64_t x_stride, const float* weight, const floa
 void SiluGateMul(const float* gate_up, int64_t gate_up_stride, float* out, int64_t out_stride,
                  int64_t rows, int64_t cols);
 
-// Element-wise activations of a plain (not gated) MLP.
-enum class ActivationKind {
-  kGelu,       // exact: 0.5 x (1 + erf(x / sqrt 2))
-  kGeluTanh,   // gelu_new / gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  kBloomGelu,  // BLOOM's truncated constant: 0.5 x (1 + tanh(0.79788456 x (1 + 0.044715 x^2)))
-  kRelu,
-  kSilu,
-};
+using kernels::ActivationKind;
 
 // x = act(x) in place over rows × cols.
 void ApplyActivation(ActivationKind kind, float* x, int64_t stride, int64_t rows, int64_t cols);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention_block.h"
+#include "kernels/cpu/rope_rotation.h"
 #include "kernels/cpu/simd.h"
 
 namespace ropewire::kernels::cpu {

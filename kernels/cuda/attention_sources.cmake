@@ -9,5 +9,5 @@ target_sources(ropewire_kernels_cuda PRIVATE
   attention_prefill_fp16.cu
   kv_append.cu
 )
-# RopeTableSet and T5RelativePositionBucket (host side of the position data) live in kernels/cpu.
-target_link_libraries(ropewire_kernels_cuda PUBLIC ropewire_kernels_cpu)
+# RopeTableSet and T5RelativePositionBucket: the host side of the position data.
+target_link_libraries(ropewire_kernels_cuda PUBLIC ropewire_kernels_positions)

@@ -15,12 +15,11 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-#include "kernels/cpu/elementwise.h"
+#include "kernels/activation.h"
 
 namespace ropewire::kernels::cuda {
 
-// One enum for both backends, so the model maps its config onto kernels once.
-using ActivationKind = cpu::ActivationKind;
+using kernels::ActivationKind;
 
 enum class NormKind {
   kRmsNorm,    // x / sqrt(mean(x^2) + eps) * weight

@@ -178,7 +178,7 @@ absl::Status CudaDecoderImpl<T>::Mlp(const DeviceLayer& layer, const T* in, int6
                                     inter, tokens, inter, stream_));
     activated = Ptr(a_.activation);
   } else {
-    RETURN_IF_ERROR(kc::AddBiasAndActivate(KernelActivation(config_.activation), up, up_rows,
+    RETURN_IF_ERROR(kc::AddBiasAndActivate(config_.activation, up, up_rows,
                                            OrNull<T>(layer.up_bias), tokens, inter, stream_));
   }
   T* x = Ptr(a_.hidden);
@@ -226,6 +226,9 @@ absl::Status CudaDecoderImpl<T>::RunLayer(int index, int64_t tokens) {
       return Mlp(layer, normed, tokens);
     case ResidualLayout::kParallelTwoNorms:
       return Mlp(layer, Ptr(a_.mlp_normed), tokens);
+    case ResidualLayout::kPostNorm:
+    case ResidualLayout::kNormedResidual:
+      break;  // refused by MakeCudaDecoder
   }
   return absl::OkStatus();
 }
@@ -270,7 +273,7 @@ absl::Status CudaDecoderImpl<T>::Forward(const StepPlan& plan, std::vector<float
   logits->resize(rows * config_.vocab_size);
   if (tokens == 0) return absl::OkStatus();
   RETURN_IF_ERROR(EnsureActivations(tokens));
-  RETURN_IF_ERROR(inputs_.Upload(plan, attention_->geometry().block_size, stream_));
+  RETURN_IF_ERROR(inputs_.Upload(plan, stream_));
   RETURN_IF_ERROR(attention_->Prepare(plan, stream_));
   RETURN_IF_ERROR(Embed(tokens));
   for (int i = 0; i < config_.num_layers; ++i) RETURN_IF_ERROR(RunLayer(i, tokens));
@@ -321,6 +324,12 @@ absl::StatusOr<std::unique_ptr<CudaDecoder>> MakeCudaDecoder(const ModelConfig& 
                                                              const std::string& dtype,
                                                              const CudaDecoderOptions& options) {
   if (weights.layers.empty()) return absl::InvalidArgumentError("a decoder needs at least one layer");
+  if (config.residual == ResidualLayout::kPostNorm ||
+      config.residual == ResidualLayout::kNormedResidual) {
+    return absl::UnimplementedError(absl::StrCat(
+        config.source, ": post-norm residual layouts (OPT's do_layer_norm_before: false, BLOOM's "
+        "apply_residual_connection_post_layernorm) run on the CPU only (--device cpu)"));
+  }
   if (dtype == "bf16") return Make<__nv_bfloat16>(config, weights, options);
   if (dtype == "fp16") return Make<__half>(config, weights, options);
   return absl::InvalidArgumentError(absl::StrCat("dtype must be bf16 or fp16, got ", dtype));

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
-#include "model/families/decoder.h"
+#include "model/decoder_weights.h"
 #include "model/step_plan.h"
 
 namespace ropewire::model::cuda {

@@ -1,5 +1,5 @@
 // A decoder's weights on the GPU in the storage type T (__nv_bfloat16 or __half): the same
-// pieces as model/families/decoder.h's DecoderWeights, uploaded once at load time.
+// pieces as model/decoder_weights.h, uploaded once at load time.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -11,7 +11,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/elementwise.h"
 #include "model/config.h"
-#include "model/families/decoder.h"
+#include "model/decoder_weights.h"
 
 namespace ropewire::model::cuda {
 

@@ -25,7 +25,7 @@ absl::Status StepInputs::Reserve(int64_t count) {
   return absl::OkStatus();
 }
 
-absl::Status StepInputs::Upload(const StepPlan& plan, int block_size, cudaStream_t stream) {
+absl::Status StepInputs::Upload(const StepPlan& plan, cudaStream_t stream) {
   const int64_t tokens = plan.num_tokens();
   const int64_t seqs = plan.num_seqs();
   num_tokens_ = tokens;
@@ -34,33 +34,20 @@ absl::Status StepInputs::Upload(const StepPlan& plan, int block_size, cudaStream
                         (seqs + 1) + 2 * seqs + static_cast<int64_t>(plan.block_tables.size());
   if (absl::Status s = Reserve(std::max<int64_t>(count, 1)); !s.ok()) return s;
   int64_t at = 0;
-  auto put = [&](const int32_t* src, int64_t n) {
-    if (n > 0) std::memcpy(pinned_ + at, src, n * sizeof(int32_t));
+  auto put = [&](const std::vector<int32_t>& src, int64_t n) {
+    if (n > 0) std::memcpy(pinned_ + at, src.data(), n * sizeof(int32_t));
     const int64_t start = at;
     at += n;
     return start;
   };
-  token_ids_ = put(plan.token_ids.data(), tokens);
-  positions_ = put(plan.positions.data(), tokens);
-  slots_ = at;
-  max_query_len_ = max_kv_len_ = num_decode_seqs_ = 0;
-  for (int64_t s = 0; s < seqs; ++s) {
-    const int32_t* table = plan.block_tables.data() + s * plan.max_blocks_per_seq;
-    const int first = plan.query_start[s];
-    const int len = plan.query_start[s + 1] - first;
-    for (int i = 0; i < len; ++i) {
-      const int index = plan.kv_len[s] - len + i;  // cache index of the sequence's row i
-      pinned_[at++] = table[index / block_size] * block_size + index % block_size;
-    }
-    max_query_len_ = std::max(max_query_len_, len);
-    max_kv_len_ = std::max(max_kv_len_, static_cast<int>(plan.kv_len[s]));
-    num_decode_seqs_ += len == 1 ? 1 : 0;
-  }
-  logits_rows_ = put(plan.logits_rows.data(), static_cast<int64_t>(plan.logits_rows.size()));
-  const int64_t query_start = put(plan.query_start.data(), seqs + 1);
-  const int64_t kv_len = put(plan.kv_len.data(), seqs);
-  const int64_t offsets = put(plan.position_offset.data(), seqs);
-  const int64_t tables = put(plan.block_tables.data(), static_cast<int64_t>(plan.block_tables.size()));
+  token_ids_ = put(plan.token_ids, tokens);
+  positions_ = put(plan.positions, tokens);
+  slots_ = put(plan.slots, tokens);
+  logits_rows_ = put(plan.logits_rows, static_cast<int64_t>(plan.logits_rows.size()));
+  const int64_t query_start = put(plan.query_start, seqs + 1);
+  const int64_t kv_len = put(plan.kv_len, seqs);
+  const int64_t offsets = put(plan.position_offset, seqs);
+  const int64_t tables = put(plan.block_tables, static_cast<int64_t>(plan.block_tables.size()));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device_.get(), pinned_, at * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, stream));
   batch_.num_seqs = static_cast<int>(seqs);
@@ -69,6 +56,9 @@ absl::Status StepInputs::Upload(const StepPlan& plan, int block_size, cudaStream
   batch_.position_offset = Device(offsets);
   batch_.block_tables = Device(tables);
   batch_.max_blocks_per_seq = plan.max_blocks_per_seq;
+  max_query_len_ = plan.max_query_len;
+  max_kv_len_ = plan.max_kv_len;
+  num_decode_seqs_ = plan.num_decode_seqs;
   return absl::OkStatus();
 }
 

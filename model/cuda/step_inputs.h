@@ -1,6 +1,6 @@
 // One step's plan on the GPU: the integer arrays the kernels read (token ids, positions, cache
-// slots, the ragged-batch view, the rows that need logits), copied in one transfer from a pinned
-// host buffer, and grown, never shrunk, as steps get larger.
+// slots, the ragged-batch view, the rows that need logits) exactly as the StepPlan holds them,
+// copied in one transfer from a pinned host buffer, grown, never shrunk, as steps get larger.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -25,7 +25,7 @@ class StepInputs {
   // Lays the plan out and enqueues its copy to the device on `stream`. The host staging buffer
   // is reused by the next Upload, so the caller synchronises the stream between steps (the
   // runner does: it waits for the logits).
-  absl::Status Upload(const StepPlan& plan, int block_size, cudaStream_t stream);
+  absl::Status Upload(const StepPlan& plan, cudaStream_t stream);
 
   // Device pointers, valid until the next Upload.
   const int32_t* token_ids() const { return Device(token_ids_); }
@@ -34,7 +34,7 @@ class StepInputs {
   const int32_t* logits_rows() const { return Device(logits_rows_); }
   // The ragged batch with device pointers (DESIGN.md decision 3: the CPU's view, on the GPU).
   kernels::RaggedBatchView batch() const { return batch_; }
-  // Host copies of what the attention dispatch needs to size its launch.
+  // The plan's host figures the attention dispatch sizes its launch by.
   int max_query_len() const { return max_query_len_; }
   int max_kv_len() const { return max_kv_len_; }
   int num_decode_seqs() const { return num_decode_seqs_; }

@@ -7,22 +7,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 #include "model/position_config.h"
 
 namespace ropewire::model {
 namespace {
 
-struct FalconLayout {
+struct FalconArchitecture {
   bool new_architecture = false;
   bool multi_query = true;
   bool parallel_attn = true;
   int num_ln_in_parallel_attn = 2;
 };
 
-absl::StatusOr<FalconLayout> ParseLayout(const JsonReader& json) {
-  FalconLayout f;
+absl::StatusOr<FalconArchitecture> ParseArchitecture(const JsonReader& json) {
+  FalconArchitecture f;
   ASSIGN_OR_RETURN(f.new_architecture, json.Bool("new_decoder_architecture", false));
   ASSIGN_OR_RETURN(f.multi_query, json.Bool("multi_query", true));
   ASSIGN_OR_RETURN(f.parallel_attn, json.Bool("parallel_attn", true));
@@ -51,7 +50,7 @@ absl::Status ParseFalconConfig(const JsonReader& json, ModelConfig* c) {
   RETURN_IF_ERROR(ParseBasicDimensions(json, {"hidden_size", "n_embed"},
                                        {"num_hidden_layers", "n_layer"},
                                        {"num_attention_heads", "n_head"}, c));
-  ASSIGN_OR_RETURN(FalconLayout layout, ParseLayout(json));
+  ASSIGN_OR_RETURN(FalconArchitecture layout, ParseArchitecture(json));
   if (layout.new_architecture) {
     ASSIGN_OR_RETURN(int64_t kv_heads, json.PositiveInt("num_kv_heads", c->num_heads));
     if (c->num_heads % kv_heads != 0) return json.Error("num_kv_heads", "must divide the heads");
@@ -80,34 +79,31 @@ absl::Status ParseFalconConfig(const JsonReader& json, ModelConfig* c) {
   return ParseFalconPosition(json, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadFalcon(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens,
-                   loader.Load("transformer.word_embeddings.weight", c.vocab_size, c.hidden_size));
-  FusedQkvLayout qkv_layout = FusedQkvLayout::kPerHead;
-  if (c.num_kv_heads == 1 && c.num_heads > 1) qkv_layout = FusedQkvLayout::kStacked;
-  if (c.num_kv_heads != c.num_heads && c.num_kv_heads != 1) qkv_layout = FusedQkvLayout::kGrouped;
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("transformer.h.", i, ".");
-    LayerNames names;
-    if (c.residual == ResidualLayout::kParallelTwoNorms) {
-      names.attn_norm = p + "ln_attn";
-      names.mlp_norm = p + "ln_mlp";
-    } else {
-      names.attn_norm = p + "input_layernorm";
-      if (c.residual == ResidualLayout::kSequential) names.mlp_norm = p + "post_attention_layernorm";
-    }
-    names.qkv = p + "self_attention.query_key_value";
-    names.qkv_layout = qkv_layout;
-    names.o = p + "self_attention.dense";
-    names.up = p + "mlp.dense_h_to_4h";
-    names.down = p + "mlp.dense_4h_to_h";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
+CheckpointLayout FalconLayout(const ModelConfig& c) {
+  CheckpointLayout l;
+  l.embed_tokens = "transformer.word_embeddings";
+  l.layer_prefix = "transformer.h.$0.";
+  if (c.residual == ResidualLayout::kParallelTwoNorms) {
+    l.layer.attn_norm = "ln_attn";
+    l.layer.mlp_norm = "ln_mlp";
+  } else {
+    l.layer.attn_norm = "input_layernorm";
+    if (c.residual == ResidualLayout::kSequential) l.layer.mlp_norm = "post_attention_layernorm";
   }
-  RETURN_IF_ERROR(LoadHead(c, loader, "transformer.ln_f", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+  l.layer.qkv = "self_attention.query_key_value";
+  // Multi-query checkpoints stack [q; k; v]; grouped ones interleave per kv head; multi-head
+  // ones per head.
+  l.layer.qkv_layout = FusedQkvLayout::kPerHead;
+  if (c.num_kv_heads == 1 && c.num_heads > 1) l.layer.qkv_layout = FusedQkvLayout::kStacked;
+  if (c.num_kv_heads != c.num_heads && c.num_kv_heads != 1) {
+    l.layer.qkv_layout = FusedQkvLayout::kGrouped;
+  }
+  l.layer.o = "self_attention.dense";
+  l.layer.up = "mlp.dense_h_to_4h";
+  l.layer.down = "mlp.dense_4h_to_h";
+  l.final_norm = "transformer.ln_f";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 }  // namespace ropewire::model

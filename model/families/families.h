@@ -1,21 +1,22 @@
-// Every model family: how it reads its config.json into ModelConfig and how it loads its
-// tensors (one .cc file per family; the forward pass is the shared decoder, decoder.h).
+// Every model family: how it reads its config.json into ModelConfig and how its checkpoints lay
+// out the decoder's tensors (one .cc file per family; one loader reads them all,
+// model/families/checkpoint_loader.h).
 #pragma once
 
-#include <memory>
+#include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "model/causal_lm.h"
+#include "absl/status/status.h"
+#include "model/config.h"
+#include "model/config_json.h"
+#include "model/families/layout.h"
 #include "model/json_reader.h"
-#include "model/safetensors.h"
 
 namespace ropewire::model {
 
-#define ROPEWIRE_MODEL_FAMILY(Name)                                                   \
-  absl::Status Parse##Name##Config(const JsonReader& json, ModelConfig* config);    \
-  absl::StatusOr<std::unique_ptr<CausalLm>> Load##Name(const ModelConfig& config,   \
-                                                       const TensorStore& store);
+#define ROPEWIRE_MODEL_FAMILY(Name)                                                \
+  absl::Status Parse##Name##Config(const JsonReader& json, ModelConfig* config); \
+  CheckpointLayout Name##Layout(const ModelConfig& config);
 
 ROPEWIRE_MODEL_FAMILY(Llama)    // llama.cc (also mistral and qwen2: Parse{Mistral,Qwen2}Config)
 ROPEWIRE_MODEL_FAMILY(Phi3)     // phi3.cc
@@ -40,12 +41,12 @@ absl::Status ParseLlamaDimensions(const JsonReader& json, const RopeRules& rope,
 // Per-layer sliding windows from layer_types or the 4.x keys (llama.cc).
 absl::Status ParseSlidingWindows(const JsonReader& json, bool enabled, int64_t first_window_layer,
                                  ModelConfig* c);
-// Llama-style weights; `fused`: Phi-3's qkv_proj and gate_up_proj (llama.cc).
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadLlamaStyle(const ModelConfig& config,
-                                                         const TensorStore& store, bool fused);
+// The Llama layout; `fused`: Phi-3's qkv_proj and gate_up_proj (llama.cc).
+CheckpointLayout LlamaStyleLayout(bool fused);
 
 // Attention/embedding shape keys shared by the LayerNorm families: fills vocab_size,
-// hidden_size, num_layers, num_heads (= num_kv_heads) and head_dim from the given key names.
+// hidden_size, num_layers, num_heads (= num_kv_heads) and head_dim from the given key names
+// (dimensions.cc).
 absl::Status ParseBasicDimensions(const JsonReader& json, const std::vector<std::string>& hidden,
                                   const std::vector<std::string>& layers,
                                   const std::vector<std::string>& heads, ModelConfig* c);

@@ -2,36 +2,9 @@
 // (transposed at load), fused c_attn = [q; k; v], gelu_new, tied LM head.
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 
 namespace ropewire::model {
-namespace {
-
-// A Conv1D layer: weight [in, out] stored transposed to the nn.Linear layout, and its bias.
-absl::Status LoadConv1D(const WeightLoader& loader, const std::string& name, int64_t out,
-                        int64_t in, Matrix* weight, std::vector<float>* bias) {
-  ASSIGN_OR_RETURN(*weight, LoadTransposed(loader, name + ".weight", out, in));
-  ASSIGN_OR_RETURN(*bias, loader.LoadVector(name + ".bias", out));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<DecoderLayerWeights> LoadGpt2Layer(const ModelConfig& c, const WeightLoader& loader,
-                                                  const std::string& p) {
-  const int64_t h = c.hidden_size;
-  DecoderLayerWeights layer;
-  ASSIGN_OR_RETURN(layer.attn_norm, LoadNorm(loader, p + "ln_1", h, true));
-  ASSIGN_OR_RETURN(layer.mlp_norm, LoadNorm(loader, p + "ln_2", h, true));
-  RETURN_IF_ERROR(LoadConv1D(loader, p + "attn.c_attn", 3 * h, h, &layer.qkv, &layer.qkv_bias));
-  RETURN_IF_ERROR(LoadConv1D(loader, p + "attn.c_proj", h, h, &layer.o_proj, &layer.o_bias));
-  RETURN_IF_ERROR(LoadConv1D(loader, p + "mlp.c_fc", c.intermediate_size, h, &layer.up, &layer.up_bias));
-  RETURN_IF_ERROR(LoadConv1D(loader, p + "mlp.c_proj", h, c.intermediate_size, &layer.down,
-                             &layer.down_bias));
-  return layer;
-}
-
-}  // namespace
-
 absl::Status ParseGpt2Config(const JsonReader& json, ModelConfig* c) {
   RETURN_IF_ERROR(ParseBasicDimensions(json, {"n_embd"}, {"n_layer"}, {"n_head"}, c));
   ASSIGN_OR_RETURN(c->intermediate_size, json.PositiveInt("n_inner", 4 * c->hidden_size));
@@ -56,20 +29,22 @@ absl::Status ParseGpt2Config(const JsonReader& json, ModelConfig* c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadGpt2(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  // transformers saves "transformer.*"; the original checkpoints have no prefix.
-  const std::string t = loader.Contains("transformer.wte.weight") ? "transformer." : "";
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load(t + "wte.weight", c.vocab_size, c.hidden_size));
-  ASSIGN_OR_RETURN(w.position_table,
-                   loader.Load(t + "wpe.weight", c.max_position_embeddings, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadGpt2Layer(c, loader, absl::StrCat(t, "h.", i, ".")));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, t + "ln_f", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout Gpt2Layout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.roots = {"transformer.", ""};
+  l.embed_tokens = "wte";
+  l.position_table = "wpe";
+  l.layer_prefix = "h.$0.";
+  l.layer.attn_norm = "ln_1";
+  l.layer.mlp_norm = "ln_2";
+  l.layer.qkv = "attn.c_attn";
+  l.layer.o = "attn.c_proj";
+  l.layer.up = "mlp.c_fc";
+  l.layer.down = "mlp.c_proj";
+  l.final_norm = "ln_f";
+  l.lm_head = "lm_head";
+  l.transposed_linears = true;
+  return l;
 }
 
 }  // namespace ropewire::model

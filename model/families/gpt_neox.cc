@@ -2,7 +2,6 @@
 // with biases, fused query_key_value rows per head, parallel residual by default.
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 #include "model/position_config.h"
 
@@ -32,27 +31,20 @@ absl::Status ParseGptNeoxConfig(const JsonReader& json, ModelConfig* c) {
   return ResolveRopeEncoding(json, rope, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadGptNeox(const ModelConfig& c,
-                                                      const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens,
-                   loader.Load("gpt_neox.embed_in.weight", c.vocab_size, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("gpt_neox.layers.", i, ".");
-    LayerNames names;
-    names.attn_norm = p + "input_layernorm";
-    names.mlp_norm = p + "post_attention_layernorm";
-    names.qkv = p + "attention.query_key_value";
-    names.qkv_layout = FusedQkvLayout::kPerHead;
-    names.o = p + "attention.dense";
-    names.up = p + "mlp.dense_h_to_4h";
-    names.down = p + "mlp.dense_4h_to_h";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, "gpt_neox.final_layer_norm", "embed_out", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout GptNeoxLayout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.embed_tokens = "gpt_neox.embed_in";
+  l.layer_prefix = "gpt_neox.layers.$0.";
+  l.layer.attn_norm = "input_layernorm";
+  l.layer.mlp_norm = "post_attention_layernorm";
+  l.layer.qkv = "attention.query_key_value";
+  l.layer.qkv_layout = FusedQkvLayout::kPerHead;
+  l.layer.o = "attention.dense";
+  l.layer.up = "mlp.dense_h_to_4h";
+  l.layer.down = "mlp.dense_4h_to_h";
+  l.final_norm = "gpt_neox.final_layer_norm";
+  l.lm_head = "embed_out";
+  return l;
 }
 
 }  // namespace ropewire::model

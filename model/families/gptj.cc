@@ -3,7 +3,6 @@
 // parallel; bias-free q/k/v/out projections; an LM head with a bias.
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 #include "model/position_config.h"
 
@@ -30,25 +29,20 @@ absl::Status ParseGptjConfig(const JsonReader& json, ModelConfig* c) {
   return ResolveRopeEncoding(json, rope, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadGptj(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load("transformer.wte.weight", c.vocab_size, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("transformer.h.", i, ".");
-    LayerNames names;
-    names.attn_norm = p + "ln_1";
-    names.q = p + "attn.q_proj";
-    names.k = p + "attn.k_proj";
-    names.v = p + "attn.v_proj";
-    names.o = p + "attn.out_proj";
-    names.up = p + "mlp.fc_in";
-    names.down = p + "mlp.fc_out";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, "transformer.ln_f", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout GptjLayout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.embed_tokens = "transformer.wte";
+  l.layer_prefix = "transformer.h.$0.";
+  l.layer.attn_norm = "ln_1";
+  l.layer.q = "attn.q_proj";
+  l.layer.k = "attn.k_proj";
+  l.layer.v = "attn.v_proj";
+  l.layer.o = "attn.out_proj";
+  l.layer.up = "mlp.fc_in";
+  l.layer.down = "mlp.fc_out";
+  l.final_norm = "transformer.ln_f";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 }  // namespace ropewire::model

@@ -1,12 +1,10 @@
 // Llama family (llama, mistral, qwen2) and Phi-3. Weight names are exactly those transformers
-// saves; the forward pass is the shared decoder (families/decoder.h).
+// saves; the layout is read by model/families/checkpoint_loader.h.
 #include "model/families/families.h"
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/position_config.h"
-#include "model/weights.h"
 
 namespace ropewire::model {
 
@@ -62,61 +60,27 @@ absl::Status ParseSlidingWindows(const JsonReader& json, bool enabled, int64_t f
   return absl::OkStatus();
 }
 
-namespace {
-
-absl::StatusOr<DecoderLayerWeights> LoadLlamaLayer(const ModelConfig& c, const WeightLoader& loader,
-                                                   int index, bool fused) {
-  DecoderLayerWeights layer;
-  const std::string p = absl::StrCat("model.layers.", index, ".");
-  const int64_t q_rows = int64_t(c.num_heads) * c.head_dim;
-  const int64_t kv_rows = int64_t(c.num_kv_heads) * c.head_dim;
-  const int64_t h = c.hidden_size;
-  const int64_t inter = c.intermediate_size;
-  ASSIGN_OR_RETURN(layer.attn_norm, LoadNorm(loader, p + "input_layernorm", h, false));
-  ASSIGN_OR_RETURN(layer.mlp_norm, LoadNorm(loader, p + "post_attention_layernorm", h, false));
-  const std::string a = p + "self_attn.";
-  const std::string m = p + "mlp.";
+CheckpointLayout LlamaStyleLayout(bool fused) {
+  CheckpointLayout l;
+  l.embed_tokens = "model.embed_tokens";
+  l.layer_prefix = "model.layers.$0.";
+  l.layer.attn_norm = "input_layernorm";
+  l.layer.mlp_norm = "post_attention_layernorm";
   if (fused) {
-    ASSIGN_OR_RETURN(layer.qkv, loader.Load(a + "qkv_proj.weight", q_rows + 2 * kv_rows, h));
-    ASSIGN_OR_RETURN(layer.up, loader.Load(m + "gate_up_proj.weight", 2 * inter, h));
+    l.layer.qkv = "self_attn.qkv_proj";
+    l.layer.gate_up = "mlp.gate_up_proj";
   } else {
-    ASSIGN_OR_RETURN(layer.qkv, loader.LoadStacked({a + "q_proj.weight", a + "k_proj.weight",
-                                                    a + "v_proj.weight"},
-                                                   {q_rows, kv_rows, kv_rows}, h));
-    ASSIGN_OR_RETURN(layer.up, loader.LoadStacked({m + "gate_proj.weight", m + "up_proj.weight"},
-                                                  {inter, inter}, h));
+    l.layer.q = "self_attn.q_proj";
+    l.layer.k = "self_attn.k_proj";
+    l.layer.v = "self_attn.v_proj";
+    l.layer.gate = "mlp.gate_proj";
+    l.layer.up = "mlp.up_proj";
   }
-  if (c.qkv_bias) {
-    ASSIGN_OR_RETURN(layer.qkv_bias, loader.LoadConcatenated(
-                                         {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
-                                         {q_rows, kv_rows, kv_rows}));
-  }
-  ASSIGN_OR_RETURN(layer.o_proj, LoadLinear(loader, a + "o_proj", h, q_rows, c.o_bias, &layer.o_bias));
-  ASSIGN_OR_RETURN(layer.down, loader.Load(m + "down_proj.weight", h, inter));
-  if (c.mlp_bias) {
-    ASSIGN_OR_RETURN(layer.up_bias, loader.LoadConcatenated({m + "gate_proj.bias", m + "up_proj.bias"},
-                                                            {inter, inter}));
-    ASSIGN_OR_RETURN(layer.down_bias, loader.LoadVector(m + "down_proj.bias", h));
-  }
-  return layer;
-}
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadLlamaStyle(const ModelConfig& c,
-                                                         const TensorStore& store, bool fused) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLlamaLayer(c, loader, i, fused));
-    w.layers.push_back(std::move(layer));
-  }
-  ASSIGN_OR_RETURN(w.final_norm, LoadNorm(loader, "model.norm", c.hidden_size, false));
-  if (!c.tie_word_embeddings) {
-    ASSIGN_OR_RETURN(w.lm_head, loader.Load("lm_head.weight", c.vocab_size, c.hidden_size));
-  }
-  return MakeDecoder(c, std::move(w));
+  l.layer.o = "self_attn.o_proj";
+  l.layer.down = "mlp.down_proj";
+  l.final_norm = "model.norm";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 namespace {
@@ -150,9 +114,6 @@ absl::Status ParseQwen2Config(const JsonReader& json, ModelConfig* c) {
   return ParseSlidingWindows(json, use_sliding, max_window_layers, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadLlama(const ModelConfig& config,
-                                                   const TensorStore& store) {
-  return LoadLlamaStyle(config, store, /*fused=*/false);
-}
+CheckpointLayout LlamaLayout(const ModelConfig&) { return LlamaStyleLayout(/*fused=*/false); }
 
 }  // namespace ropewire::model

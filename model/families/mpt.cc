@@ -3,7 +3,6 @@
 // tied LM head; positions limited to max_seq_len (the reference's bias table).
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 #include "model/position_config.h"
 
@@ -49,24 +48,19 @@ absl::Status ParseMptConfig(const JsonReader& json, ModelConfig* c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadMpt(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load("transformer.wte.weight", c.vocab_size, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("transformer.blocks.", i, ".");
-    LayerNames names;
-    names.attn_norm = p + "norm_1";
-    names.mlp_norm = p + "norm_2";
-    names.qkv = p + "attn.Wqkv";
-    names.o = p + "attn.out_proj";
-    names.up = p + "ffn.up_proj";
-    names.down = p + "ffn.down_proj";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, "transformer.norm_f", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout MptLayout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.embed_tokens = "transformer.wte";
+  l.layer_prefix = "transformer.blocks.$0.";
+  l.layer.attn_norm = "norm_1";
+  l.layer.mlp_norm = "norm_2";
+  l.layer.qkv = "attn.Wqkv";
+  l.layer.o = "attn.out_proj";
+  l.layer.up = "ffn.up_proj";
+  l.layer.down = "ffn.down_proj";
+  l.final_norm = "transformer.norm_f";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 }  // namespace ropewire::model

@@ -3,7 +3,6 @@
 // including the LM head, attention output named `dense`.
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 #include "model/position_config.h"
 
@@ -35,25 +34,20 @@ absl::Status ParsePhiConfig(const JsonReader& json, ModelConfig* c) {
   return ResolveRopeEncoding(json, rope, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadPhi(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    LayerNames names;
-    names.attn_norm = p + "input_layernorm";
-    names.q = p + "self_attn.q_proj";
-    names.k = p + "self_attn.k_proj";
-    names.v = p + "self_attn.v_proj";
-    names.o = p + "self_attn.dense";
-    names.up = p + "mlp.fc1";
-    names.down = p + "mlp.fc2";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, "model.final_layernorm", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout PhiLayout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.embed_tokens = "model.embed_tokens";
+  l.layer_prefix = "model.layers.$0.";
+  l.layer.attn_norm = "input_layernorm";
+  l.layer.q = "self_attn.q_proj";
+  l.layer.k = "self_attn.k_proj";
+  l.layer.v = "self_attn.v_proj";
+  l.layer.o = "self_attn.dense";
+  l.layer.up = "mlp.fc1";
+  l.layer.down = "mlp.fc2";
+  l.final_norm = "model.final_layernorm";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 }  // namespace ropewire::model

@@ -15,9 +15,6 @@ absl::Status ParsePhi3Config(const JsonReader& json, ModelConfig* c) {
   return ParseSlidingWindows(json, true, 0, c);
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadPhi3(const ModelConfig& config,
-                                                   const TensorStore& store) {
-  return LoadLlamaStyle(config, store, /*fused=*/true);
-}
+CheckpointLayout Phi3Layout(const ModelConfig&) { return LlamaStyleLayout(/*fused=*/true); }
 
 }  // namespace ropewire::model

@@ -1,14 +1,13 @@
-// Which family file parses and loads each Hugging Face model_type.
+// Which family parses each Hugging Face model_type's config.json and names its tensors.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "model/causal_lm.h"
+#include "absl/status/status.h"
+#include "model/config.h"
+#include "model/families/layout.h"
 #include "model/json_reader.h"
-#include "model/safetensors.h"
 
 namespace ropewire::model {
 
@@ -16,9 +15,8 @@ struct ModelFamily {
   std::string model_type;
   // Fills the family's fields of ModelConfig (dimensions, norms, positional encoding, ...).
   absl::Status (*parse)(const JsonReader& json, ModelConfig* config);
-  // Loads the family's tensors and builds the model.
-  absl::StatusOr<std::unique_ptr<CausalLm>> (*load)(const ModelConfig& config,
-                                                    const TensorStore& store);
+  // How its checkpoints name and lay out the decoder's tensors, for a parsed config.
+  CheckpointLayout (*layout)(const ModelConfig& config);
 };
 
 // Every supported family, sorted by model_type.

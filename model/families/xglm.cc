@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/families/decoder.h"
 #include "model/families/families.h"
 
 namespace ropewire::model {
@@ -32,32 +31,21 @@ absl::Status ParseXglmConfig(const JsonReader& json, ModelConfig* c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CausalLm>> LoadXglm(const ModelConfig& c, const TensorStore& store) {
-  const WeightLoader loader(store);
-  DecoderWeights w;
-  ASSIGN_OR_RETURN(w.embed_tokens, loader.Load("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
-  const kernels::AbsoluteSpec& table = c.position.absolute;
-  w.position_table.rows = table.table_rows;
-  w.position_table.cols = c.hidden_size;
-  const std::vector<float> position_table = kernels::SinusoidalPositionTable(
-      table.table_rows, static_cast<int>(c.hidden_size), table.padding_idx);
-  w.position_table.data.assign(position_table.begin(), position_table.end());
-  for (int i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    LayerNames names;
-    names.attn_norm = p + "self_attn_layer_norm";
-    names.mlp_norm = p + "final_layer_norm";
-    names.q = p + "self_attn.q_proj";
-    names.k = p + "self_attn.k_proj";
-    names.v = p + "self_attn.v_proj";
-    names.o = p + "self_attn.out_proj";
-    names.up = p + "fc1";
-    names.down = p + "fc2";
-    ASSIGN_OR_RETURN(DecoderLayerWeights layer, LoadLayer(c, loader, names));
-    w.layers.push_back(std::move(layer));
-  }
-  RETURN_IF_ERROR(LoadHead(c, loader, "model.layer_norm", "lm_head", &w));
-  return MakeDecoder(c, std::move(w));
+CheckpointLayout XglmLayout(const ModelConfig&) {
+  CheckpointLayout l;
+  l.embed_tokens = "model.embed_tokens";
+  l.layer_prefix = "model.layers.$0.";
+  l.layer.attn_norm = "self_attn_layer_norm";
+  l.layer.mlp_norm = "final_layer_norm";
+  l.layer.q = "self_attn.q_proj";
+  l.layer.k = "self_attn.k_proj";
+  l.layer.v = "self_attn.v_proj";
+  l.layer.o = "self_attn.out_proj";
+  l.layer.up = "fc1";
+  l.layer.down = "fc2";
+  l.final_norm = "model.layer_norm";
+  l.lm_head = "lm_head";
+  return l;
 }
 
 }  // namespace ropewire::model

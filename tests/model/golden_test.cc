@@ -22,7 +22,7 @@
 #include "kernels/rope_table.h"
 #include "model/greedy.h"
 #include "nlohmann/json.hpp"
-#include "model/model_runner.h"
+#include "model/executor.h"
 #include "tests/common/fixtures.h"
 
 namespace ropewire::model {
@@ -72,10 +72,10 @@ const std::vector<float>* ReferenceRow(const std::vector<GoldenCase>& cases,
 class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    RunnerOptions options;
+    ExecutorOptions options;
     options.num_blocks = 256;
     options.block_size = 4;  // small blocks: every prompt spans several, some partially filled
-    auto runner = ModelRunner::Load(FixtureDir(GetParam()), options);
+    auto runner = LoadExecutor(FixtureDir(GetParam()), options);
     ASSERT_TRUE(runner.ok()) << runner.status();
     runner_ = std::move(*runner);
     cases_ = LoadGolden(GetParam());
@@ -103,7 +103,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
 
   const kernels::RopeSpec& Rope() const { return runner_->config().position.rope; }
 
-  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<StepExecutor> runner_;
   std::vector<GoldenCase> cases_;
   LengthDependentGolden extra_;
   double worst_ = 0.0;  // largest relative error seen by ExpectPromptLogits
@@ -139,9 +139,8 @@ TEST_P(GoldenTest, ChunkedPrefillGivesTheSameLogits) {
 
 // Greedy decoding of one sequence that recomputes all its tokens in one step whenever its RoPE
 // table changes (see the top of the file).
-std::vector<int32_t> GreedyWithRecompute(ModelRunner& runner, const std::vector<int32_t>& prompt,
+std::vector<int32_t> GreedyWithRecompute(StepExecutor& runner, const std::vector<int32_t>& prompt,
                                          int max_tokens) {
-  const kernels::RopeSpec& rope = runner.config().position.rope;
   const int64_t vocab = runner.config().vocab_size;
   std::vector<int32_t> tokens = prompt;
   std::vector<int32_t> blocks((prompt.size() + max_tokens) / runner.block_size() + 1);
@@ -151,13 +150,13 @@ std::vector<int32_t> GreedyWithRecompute(ModelRunner& runner, const std::vector<
   int32_t computed = 0;
   int64_t cache_key = -1;
   while (static_cast<int>(generated.size()) < max_tokens) {
-    const int64_t key = kernels::RopeTableKey(rope, static_cast<int64_t>(tokens.size()));
+    const int64_t key = runner.PositionTableKey(static_cast<int64_t>(tokens.size()));
     if (key != cache_key) computed = 0;  // recompute every token with the new table
     cache_key = key;
     StepPlan plan;
     plan.AddSequence(0, std::vector<int32_t>(tokens.begin() + computed, tokens.end()), computed, 0,
                      blocks, /*want_logits=*/true);
-    plan.Finalize();
+    plan.Finalize(runner.block_size());
     EXPECT_TRUE(runner.Execute(plan, &logits).ok());
     computed = static_cast<int32_t>(tokens.size());
     generated.push_back(ArgMax(logits.data(), vocab));
@@ -186,7 +185,7 @@ TEST_P(GoldenTest, GreedyContinuationMatchesReference) {
 // Drives several sequences through shared steps the way the scheduler does: staggered arrivals,
 // prompts in chunks, decodes of running sequences beside prefill chunks of others, blocks taken
 // from a shuffled free list. Checks every prompt logit and every greedy token.
-void RunMixedBatch(ModelRunner& runner, const std::vector<GoldenCase>& cases,
+void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
                    const LengthDependentGolden& extra, int chunk, uint32_t seed) {
   const int64_t vocab = runner.config().vocab_size;
   const int bs = runner.block_size();
@@ -247,7 +246,7 @@ void RunMixedBatch(ModelRunner& runner, const std::vector<GoldenCase>& cases,
       s.computed = end;
     }
     if (rows_of.empty()) break;
-    plan.Finalize();
+    plan.Finalize(runner.block_size());
     ASSERT_TRUE(runner.Execute(plan, &logits).ok());
     size_t row = 0;
     for (auto& [s, rows] : rows_of) {

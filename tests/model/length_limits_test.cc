@@ -5,7 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "model/model_runner.h"
+#include "model/executor.h"
 #include "tests/common/fixtures.h"
 
 namespace ropewire::model {
@@ -13,23 +13,23 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<ModelRunner> Runner(const std::string& fixture, int64_t max_model_len = 0) {
-  RunnerOptions options;
+std::unique_ptr<StepExecutor> Runner(const std::string& fixture, int64_t max_model_len = 0) {
+  ExecutorOptions options;
   options.num_blocks = 64;
   options.block_size = 4;
   options.max_model_len = max_model_len;
-  auto runner = ModelRunner::Load(ropewire::testing::FixtureDir(fixture), options);
+  auto runner = LoadExecutor(ropewire::testing::FixtureDir(fixture), options);
   EXPECT_TRUE(runner.ok()) << runner.status();
   return runner.ok() ? std::move(*runner) : nullptr;
 }
 
 // One step holding `length` tokens of one sequence whose positions start at `offset`.
-absl::Status RunPrompt(ModelRunner& runner, int length, int offset = 0) {
+absl::Status RunPrompt(StepExecutor& runner, int length, int offset = 0) {
   StepPlan plan;
   std::vector<int32_t> blocks((length + 3) / 4);
   std::iota(blocks.begin(), blocks.end(), 0);
   plan.AddSequence(7, std::vector<int32_t>(length, 3), 0, offset, blocks, true);
-  plan.Finalize();
+  plan.Finalize(runner.block_size());
   std::vector<float> logits;
   return runner.Execute(plan, &logits);
 }
@@ -56,10 +56,10 @@ TEST(LengthLimits, OptAndXglmTables) {
 }
 
 TEST(LengthLimits, OverrideCannotExceedAnAbsoluteTable) {
-  RunnerOptions options;
+  ExecutorOptions options;
   options.num_blocks = 8;
   options.max_model_len = 129;
-  auto runner = ModelRunner::Load(ropewire::testing::FixtureDir("gpt2"), options);
+  auto runner = LoadExecutor(ropewire::testing::FixtureDir("gpt2"), options);
   ASSERT_FALSE(runner.ok());
   EXPECT_THAT(runner.status().message(), HasSubstr("learned position table"));
 }

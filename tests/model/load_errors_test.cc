@@ -5,9 +5,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "model/model_runner.h"
+#include "model/executor.h"
 #include "model/safetensors.h"
-#include "model/safetensors_writer.h"
+#include "model/testing/safetensors_writer.h"
 #include "nlohmann/json.hpp"
 #include "tests/common/fixtures.h"
 
@@ -59,9 +59,9 @@ class LoadErrorsTest : public ::testing::Test {
   }
 
   absl::Status Load() const {
-    RunnerOptions options;
+    ExecutorOptions options;
     options.num_blocks = 8;
-    return ModelRunner::Load(dir_.string(), options).status();
+    return LoadExecutor(dir_.string(), options).status();
   }
 
   fs::path dir_;

@@ -11,6 +11,7 @@
 #include "kernels/position_encoding.h"
 #include "kernels/rope_table.h"
 #include "model/config.h"
+#include "model/config_json.h"
 #include "nlohmann/json.hpp"
 
 namespace ropewire::model {
@@ -229,18 +230,25 @@ TEST(FamilyConfig, UnsupportedVariantsAreLoadErrors) {
   const nlohmann::json mpt = {{"model_type", "mpt"}, {"vocab_size", 32}, {"d_model", 16},
                               {"n_layers", 1}, {"n_heads", 2}, {"attn_config", {{"alibi", false}}}};
   EXPECT_THAT(ParseError(mpt).message(), HasSubstr("\"alibi\" false is not supported"));
-  const nlohmann::json opt = {{"model_type", "opt"}, {"vocab_size", 32}, {"hidden_size", 16},
-                              {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"ffn_dim", 8},
-                              {"do_layer_norm_before", false}};
-  EXPECT_THAT(ParseError(opt).message(), HasSubstr("do_layer_norm_before"));
-  const nlohmann::json bloom = {{"model_type", "bloom"}, {"vocab_size", 32}, {"hidden_size", 16},
-                                {"n_layer", 1}, {"n_head", 2},
-                                {"apply_residual_connection_post_layernorm", true}};
-  EXPECT_THAT(ParseError(bloom).message(), HasSubstr("apply_residual_connection_post_layernorm"));
   const nlohmann::json phi = {{"model_type", "phi"}, {"vocab_size", 32}, {"hidden_size", 16},
                               {"num_hidden_layers", 1}, {"num_attention_heads", 2},
                               {"intermediate_size", 8}, {"qk_layernorm", true}};
   EXPECT_THAT(ParseError(phi).message(), HasSubstr("qk_layernorm"));
+}
+
+TEST(FamilyConfig, PostNormLayouts) {
+  nlohmann::json opt = {{"model_type", "opt"}, {"vocab_size", 32}, {"hidden_size", 16},
+                        {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"ffn_dim", 8}};
+  EXPECT_EQ(Parse(opt).residual, ResidualLayout::kSequential);
+  EXPECT_TRUE(Parse(opt).final_norm);
+  opt["do_layer_norm_before"] = false;  // opt-350m: norms after each residual add, none at the end
+  EXPECT_EQ(Parse(opt).residual, ResidualLayout::kPostNorm);
+  EXPECT_FALSE(Parse(opt).final_norm);
+  nlohmann::json bloom = {{"model_type", "bloom"}, {"vocab_size", 32}, {"hidden_size", 16},
+                          {"n_layer", 1}, {"n_head", 2}};
+  EXPECT_EQ(Parse(bloom).residual, ResidualLayout::kSequential);
+  bloom["apply_residual_connection_post_layernorm"] = true;
+  EXPECT_EQ(Parse(bloom).residual, ResidualLayout::kNormedResidual);
 }
 
 TEST(FamilyConfig, FalconLayouts) {

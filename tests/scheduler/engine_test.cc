@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/executor.h"
 #include "scheduler/engine.h"
 #include "tests/common/fixtures.h"
 
@@ -53,10 +54,10 @@ class CollectingSink : public OutputSink {
 };
 
 std::unique_ptr<Engine> MakeEngine(int num_blocks, int block_size, SchedulerConfig config) {
-  model::RunnerOptions options;
+  model::ExecutorOptions options;
   options.num_blocks = num_blocks;
   options.block_size = block_size;
-  auto runner = model::ModelRunner::Load(ropewire::testing::FixtureDir("llama_gqa"), options);
+  auto runner = model::LoadExecutor(ropewire::testing::FixtureDir("llama_gqa"), options);
   EXPECT_TRUE(runner.ok()) << runner.status();
   EngineConfig engine_config;
   engine_config.scheduler = config;

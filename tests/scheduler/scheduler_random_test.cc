@@ -22,7 +22,8 @@ void RunScenario(const Scenario& sc) {
   config.enable_prefix_caching = sc.prefix_caching;
   config.static_batching = sc.static_batching;
   config.eos_token_ids = {2};
-  Scheduler s(config, sc.num_blocks, sc.block_size);
+  std::unique_ptr<Scheduler> scheduler = Scheduler::Create(config, sc.num_blocks, sc.block_size);
+  Scheduler& s = *scheduler;
   std::mt19937 rng(sc.seed);
   auto chance = [&](double p) { return std::uniform_real_distribution<>(0, 1)(rng) < p; };
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<>(lo, hi)(rng); };

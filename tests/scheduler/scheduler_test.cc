@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/static_batch_scheduler.h"
 
 namespace ropewire::scheduler {
 namespace {
@@ -174,8 +175,8 @@ TEST(SchedulerPolicy, PrefixCacheSharesFullBlocks) {
   EXPECT_EQ(eb.seq_id, b);
   EXPECT_EQ(eb.cached_tokens, 8);  // two full blocks reused
   EXPECT_EQ(eb.num_tokens, 3);
-  EXPECT_EQ(eb.blocks[0], s.Get(a)->blocks[0]);
-  EXPECT_EQ(s.blocks().RefCount(eb.blocks[0]), 2);
+  EXPECT_EQ(out.plan.BlockTable(1)[0], s.Get(a)->blocks[0]);
+  EXPECT_EQ(s.blocks().RefCount(out.plan.BlockTable(1)[0]), 2);
   // After both finish, cached blocks stay in the pool (free, reusable) until evicted.
   s.Finish(a, FinishReason::kCancelled);
   s.Finish(b, FinishReason::kCancelled);
@@ -249,7 +250,7 @@ TEST(SchedulerPolicy, AbortAndDeadlineFreeBlocks) {
 TEST(SchedulerPolicy, StaticBatchingRunsFixedBatches) {
   SchedulerConfig c = Config(2, 100, 16);
   c.static_batching = true;
-  Scheduler s(c, 16, 4);  // 16 blocks; each member reserves 16 tokens = 4 blocks
+  StaticBatchScheduler s(c, 16, 4);  // 16 blocks; each member reserves 16 tokens = 4 blocks
   const int64_t a = *s.Add(Request(3, 1), 0);
   const int64_t b = *s.Add(Request(3, 5), 0);
   const int64_t d = *s.Add(Request(3, 2), 0);
@@ -294,10 +295,11 @@ TEST(SchedulerContextShift, GenerationContinuesPastTheMaximumLength) {
   while (s.Get(a) != nullptr && steps++ < 500) {
     const Sequence before = *s.Get(a);
     SchedulerOutput out = s.Plan();
-    for (const auto& e : out.scheduled) {
+    for (size_t i = 0; i < out.scheduled.size(); ++i) {
       // Writes go only after the cached tokens: a block kept by a shift is never rewritten.
-      EXPECT_GE(e.cache_start, before.num_computed);
-      EXPECT_TRUE(std::equal(before.blocks.begin(), before.blocks.end(), e.blocks.begin()));
+      EXPECT_GE(out.scheduled[i].cache_start, before.num_computed);
+      const auto table = out.plan.BlockTable(static_cast<int>(i));
+      EXPECT_TRUE(std::equal(before.blocks.begin(), before.blocks.end(), table.begin()));
     }
     std::vector<model::SampledToken> samples(out.NumSamples(), model::SampledToken{7, 0.0f, {}});
     auto updates = s.Commit(out, samples);

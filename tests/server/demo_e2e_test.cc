@@ -7,7 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "model/tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.grpc.pb.h"
 #include "tests/server/server_process.h"
 
@@ -113,7 +113,7 @@ TEST_F(DemoE2E, StopStringCutsTheTextExactly) {
 }
 
 TEST_F(DemoE2E, TokenizeAgreesWithTheTokenizer) {
-  auto tokenizer = model::tokenizer::LoadModelTokenizer(kDemo);
+  auto tokenizer = tokenizer::LoadModelTokenizer(kDemo);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   for (const std::string text : {"In the beginning God created the heaven and the earth.", "Amen"}) {
     grpc::ClientContext context;

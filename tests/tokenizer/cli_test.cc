@@ -11,7 +11,7 @@
 
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -28,7 +28,7 @@ CliResult RunCli(const std::string& args, const std::string& input) {
                            ("ropewire_tokenize_cli_" + std::to_string(::getpid()));
   std::ofstream(base + ".in", std::ios::binary) << input;
   const std::string command = std::string(ROPEWIRE_BINARY_DIR) +
-                              "/model/tokenizer/ropewire-tokenize " + args + " < " + base +
+                              "/tokenizer/ropewire-tokenize " + args + " < " + base +
                               ".in > " + base + ".out 2> " + base + ".err";
   const int status = std::system(command.c_str());
   CliResult result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(base + ".out"),
@@ -100,4 +100,4 @@ TEST_F(TokenizerCli, UsageErrors) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

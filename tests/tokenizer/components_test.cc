@@ -5,12 +5,12 @@
 
 #include <thread>
 
-#include "model/tokenizer/byte_level.h"
-#include "model/tokenizer/pattern.h"
-#include "model/tokenizer/unicode.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pattern.h"
+#include "tokenizer/unicode.h"
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 const std::string kFffd(kReplacementChar);
@@ -143,4 +143,4 @@ TEST(Tokenizer, LongWordsUseTheQueueMergeAndAgreeWithShortOnes) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

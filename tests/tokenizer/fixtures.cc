@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 std::optional<std::string> OptionalString(const Json& value) {
@@ -85,4 +85,4 @@ std::unique_ptr<Tokenizer> LoadBaseTokenizer(const std::string& base) {
   return OrThrow(Tokenizer::FromFile(FixturesDir() + "/" + base + "/tokenizer.json"));
 }
 
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "model/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 
 std::string FixturesDir();  // tests/fixtures/tokenizers
 
@@ -47,4 +47,4 @@ std::unique_ptr<Tokenizer> LoadBaseTokenizer(const std::string& base);
 
 std::string ReadFile(const std::string& path);
 
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

@@ -4,7 +4,7 @@
 
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 // Printable form of a corpus line for failure messages.
@@ -71,4 +71,4 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerGolden, ::testing::ValuesIn(Referenc
                          });
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

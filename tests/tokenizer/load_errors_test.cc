@@ -5,7 +5,7 @@
 
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 using ::testing::AllOf;
@@ -209,4 +209,4 @@ TEST(TokenizerInputErrors, DecodeRejectsUnknownIds) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

@@ -4,11 +4,11 @@
 
 #include <random>
 
-#include "model/tokenizer/streaming.h"
-#include "model/tokenizer/unicode.h"
+#include "tokenizer/streaming.h"
+#include "tokenizer/unicode.h"
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 struct Result {
@@ -172,4 +172,4 @@ TEST_F(TokenizerTextStreamer, SpecialTokensSkippedBeforeMatching) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

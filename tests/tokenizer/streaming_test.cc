@@ -1,13 +1,13 @@
 // Incremental detokenization: for every prefix of every corpus line's ids (and every reference
 // slice), the streamed deltas are valid UTF-8 and concatenate exactly to the full decode.
-#include "model/tokenizer/streaming.h"
+#include "tokenizer/streaming.h"
 
 #include <gtest/gtest.h>
 
-#include "model/tokenizer/unicode.h"
+#include "tokenizer/unicode.h"
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 struct Streamed {
@@ -148,4 +148,4 @@ TEST(TokenizerDecodeStreamErrors, UnknownIdIsAnErrorAndLeavesTheStreamUsable) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

@@ -1,6 +1,6 @@
 // Special-token facts of a model directory: BOS, EOS (one or several), add_bos_token, chat
 // template, from the files transformers writes (fixtures) and hand-made variations of them.
-#include "model/tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "tests/tokenizer/fixtures.h"
 
-namespace ropewire::model::tokenizer::testing {
+namespace ropewire::tokenizer::testing {
 namespace {
 
 namespace fs = std::filesystem;
@@ -122,4 +122,4 @@ TEST_F(TokenizerConfigScratchDir, Errors) {
 }
 
 }  // namespace
-}  // namespace ropewire::model::tokenizer::testing
+}  // namespace ropewire::tokenizer::testing

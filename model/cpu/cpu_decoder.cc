@@ -1,0 +1,201 @@
+#include "model/cpu/cpu_decoder.h"
+
+#include <cmath>
+
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/paged_attention.h"
+
+namespace ropewire::model::cpu {
+
+namespace ck = kernels::cpu;
+
+CpuDecoder::CpuDecoder(ModelConfig config, DecoderWeights weights)
+    : config_(std::move(config)), w_(std::move(weights)) {
+  for (int i = 0; i < config_.num_layers; ++i) {
+    const kernels::PositionEncoding& pe = LayerPosition(i);
+    if (pe.kind != kernels::PositionKind::kRope) {
+      rope_sets_.push_back(nullptr);
+    } else if (i > 0 && config_.position_by_layer.empty()) {
+      rope_sets_.push_back(rope_sets_.front());  // one shared set when every layer agrees
+    } else {
+      rope_sets_.push_back(std::make_shared<kernels::RopeTableSet>(pe.rope));
+    }
+  }
+}
+
+const kernels::PositionEncoding& CpuDecoder::LayerPosition(int layer) const {
+  return config_.position_by_layer.empty() ? config_.position : config_.position_by_layer[layer];
+}
+
+void CpuDecoder::Resize(int64_t tokens) {
+  const int64_t h = config_.hidden_size;
+  ws_.hidden.resize(tokens * h);
+  ws_.normed.resize(tokens * h);
+  if (config_.residual == ResidualLayout::kParallelTwoNorms) ws_.mlp_normed.resize(tokens * h);
+  ws_.qkv.resize(tokens * (QWidth() + 2 * KvWidth()));
+  ws_.attention.resize(tokens * QWidth());
+  ws_.up.resize(tokens * w_.layers.front().up.rows);
+  if (config_.gated_mlp) ws_.activation.resize(tokens * config_.intermediate_size);
+  if (!w_.project_in.data.empty()) ws_.embedded.resize(tokens * w_.embed_tokens.cols);
+}
+
+void CpuDecoder::Norm(const NormWeights& norm, const float* x, float* out, int64_t rows) const {
+  const int64_t h = config_.hidden_size;
+  if (config_.norm == NormKind::kRmsNorm) {
+    ck::RmsNorm(x, h, norm.weight.data(), config_.norm_eps, out, h, rows, h);
+  } else {
+    ck::LayerNorm(x, h, norm.weight.data(), norm.bias.empty() ? nullptr : norm.bias.data(),
+                   config_.norm_eps, out, h, rows, h);
+  }
+}
+
+void CpuDecoder::Embed(const StepPlan& plan, int64_t tokens) {
+  const int64_t h = config_.hidden_size;
+  const int64_t e = w_.embed_tokens.cols;
+  float* x = ws_.hidden.data();
+  if (w_.project_in.data.empty()) {
+    ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens, x, h);
+  } else {
+    ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens,
+                         ws_.embedded.data(), e);
+    ck::MatMulTransposedB(ws_.embedded.data(), e, w_.project_in.ptr(), e, x, h, tokens, h, e);
+  }
+  if (config_.embedding_scale != 1.0f) ck::ScaleInPlace(x, h, tokens, h, config_.embedding_scale);
+  if (!w_.position_table.data.empty()) {
+    // Rows of the absolute table: position + the table's offset (CheckStepPlan bounds positions).
+    std::vector<int32_t> rows(plan.positions);
+    for (int32_t& r : rows) r += config_.position.absolute.offset;
+    ck::AddTableRows(w_.position_table.ptr(), h, rows.data(), tokens, x, h);
+  }
+  if (config_.embedding_norm) Norm(w_.embed_norm, x, x, tokens);
+}
+
+void CpuDecoder::Attend(int index, const float* in, const StepPlan& plan, CpuKvCache& cache,
+                        int64_t tokens) {
+  const ModelConfig& c = config_;
+  const DecoderLayerWeights& layer = w_.layers[index];
+  const int64_t h = c.hidden_size;
+  const int64_t qkv_width = QWidth() + 2 * KvWidth();
+  ck::MatMulTransposedB(in, h, layer.qkv.ptr(), h, ws_.qkv.data(), qkv_width, tokens, qkv_width, h);
+  if (!layer.qkv_bias.empty()) {
+    ck::AddBias(ws_.qkv.data(), qkv_width, layer.qkv_bias.data(), tokens, qkv_width);
+  }
+  if (c.clip_qkv > 0) ck::ClampInPlace(ws_.qkv.data(), qkv_width, tokens, qkv_width, c.clip_qkv);
+
+  const float* q = ws_.qkv.data();
+  const float* k = q + QWidth();
+  const float* v = k + KvWidth();
+  ck::WriteKv(k, qkv_width, v, qkv_width, plan.slots.data(), tokens, cache.geometry(),
+              cache.Layer(index));
+  ck::AttentionParams params;
+  params.num_heads = c.num_heads;
+  params.num_kv_heads = c.num_kv_heads;
+  params.head_dim = c.head_dim;
+  params.softmax_scale = c.softmax_scale > 0 ? c.softmax_scale
+                                             : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  if (c.scale_attn_by_inverse_layer_idx) params.softmax_scale /= static_cast<float>(index + 1);
+  params.sliding_window = c.sliding_window.empty() ? 0 : c.sliding_window[index];
+  params.position = &LayerPosition(index);
+  if (rope_sets_[index]) params.seq_rope_tables = rope_sets_[index]->per_sequence();
+  ck::PagedAttention(q, qkv_width, cache.ConstLayer(index), cache.geometry(), plan.BatchView(),
+                     params, ws_.attention.data(), QWidth());
+  ck::MatMulTransposedB(ws_.attention.data(), QWidth(), layer.o_proj.ptr(), QWidth(),
+                        ws_.hidden.data(), h, tokens, h, QWidth(), /*accumulate=*/true);
+  if (!layer.o_bias.empty()) ck::AddBias(ws_.hidden.data(), h, layer.o_bias.data(), tokens, h);
+}
+
+// x += down(act(up(in))): SwiGLU over [gate; up] when gated, else one activation.
+void CpuDecoder::Mlp(const DecoderLayerWeights& layer, const float* in, int64_t tokens) {
+  const int64_t h = config_.hidden_size;
+  const int64_t up_rows = layer.up.rows;
+  const int64_t inter = layer.down.cols;
+  float* x = ws_.hidden.data();
+  ck::MatMulTransposedB(in, h, layer.up.ptr(), h, ws_.up.data(), up_rows, tokens, up_rows, h);
+  if (!layer.up_bias.empty()) ck::AddBias(ws_.up.data(), up_rows, layer.up_bias.data(), tokens, up_rows);
+  const float* activated = ws_.up.data();
+  if (config_.gated_mlp) {
+    ck::SiluGateMul(ws_.up.data(), up_rows, ws_.activation.data(), inter, tokens, inter);
+    activated = ws_.activation.data();
+  } else {
+    ck::ApplyActivation(config_.activation, ws_.up.data(), up_rows, tokens, inter);
+  }
+  ck::MatMulTransposedB(activated, inter, layer.down.ptr(), inter, x, h, tokens, h, inter,
+                         /*accumulate=*/true);
+  if (!layer.down_bias.empty()) ck::AddBias(x, h, layer.down_bias.data(), tokens, h);
+}
+
+void CpuDecoder::RunLayer(int index, const StepPlan& plan, CpuKvCache& cache, int64_t tokens) {
+  const DecoderLayerWeights& layer = w_.layers[index];
+  float* x = ws_.hidden.data();
+  float* normed = ws_.normed.data();
+  switch (config_.residual) {
+    case ResidualLayout::kSequential:
+      Norm(layer.attn_norm, x, normed, tokens);
+      Attend(index, normed, plan, cache, tokens);
+      Norm(layer.mlp_norm, x, normed, tokens);
+      Mlp(layer, normed, tokens);
+      break;
+    case ResidualLayout::kParallelSharedNorm:  // the MLP reads the same normed input
+      Norm(layer.attn_norm, x, normed, tokens);
+      Attend(index, normed, plan, cache, tokens);
+      Mlp(layer, normed, tokens);
+      break;
+    case ResidualLayout::kParallelTwoNorms:
+      Norm(layer.attn_norm, x, normed, tokens);
+      Norm(layer.mlp_norm, x, ws_.mlp_normed.data(), tokens);
+      Attend(index, normed, plan, cache, tokens);
+      Mlp(layer, ws_.mlp_normed.data(), tokens);
+      break;
+    case ResidualLayout::kPostNorm:
+      Attend(index, x, plan, cache, tokens);
+      Norm(layer.attn_norm, x, x, tokens);
+      Mlp(layer, x, tokens);
+      Norm(layer.mlp_norm, x, x, tokens);
+      break;
+    case ResidualLayout::kNormedResidual:
+      // The normed values replace the stream, then each block adds to them.
+      Norm(layer.attn_norm, x, x, tokens);
+      Attend(index, x, plan, cache, tokens);
+      Norm(layer.mlp_norm, x, x, tokens);
+      Mlp(layer, x, tokens);
+      break;
+  }
+}
+
+void CpuDecoder::Head(const StepPlan& plan, float* logits) {
+  const int64_t h = config_.hidden_size;
+  const int64_t rows = static_cast<int64_t>(plan.logits_rows.size());
+  ws_.final_rows.resize(rows * h);
+  ck::GatherRows(ws_.hidden.data(), h, plan.logits_rows.data(), rows, ws_.final_rows.data(), h, h);
+  if (config_.final_norm) Norm(w_.final_norm, ws_.final_rows.data(), ws_.final_rows.data(), rows);
+  const float* features = ws_.final_rows.data();
+  int64_t width = h;
+  if (!w_.project_out.data.empty()) {
+    width = w_.project_out.rows;
+    ws_.projected.resize(rows * width);
+    ck::MatMulTransposedB(features, h, w_.project_out.ptr(), h, ws_.projected.data(), width, rows,
+                           width, h);
+    features = ws_.projected.data();
+  }
+  const float* head = w_.lm_head.data.empty() ? w_.embed_tokens.ptr() : w_.lm_head.ptr();
+  const int64_t vocab = config_.vocab_size;
+  ck::MatMulTransposedB(features, width, head, width, logits, vocab, rows, vocab, width);
+  if (!w_.lm_head_bias.empty()) ck::AddBias(logits, vocab, w_.lm_head_bias.data(), rows, vocab);
+}
+
+void CpuDecoder::Forward(const StepPlan& plan, CpuKvCache& cache, float* logits) {
+  const int64_t tokens = plan.num_tokens();
+  Resize(tokens);
+  const kernels::RaggedBatchView batch = plan.BatchView();
+  for (int i = 0; i < config_.num_layers; ++i) {
+    if (rope_sets_[i] && (i == 0 || rope_sets_[i] != rope_sets_[i - 1])) {
+      rope_sets_[i]->Prepare(batch);
+    }
+  }
+  Embed(plan, tokens);
+  for (int i = 0; i < config_.num_layers; ++i) RunLayer(i, plan, cache, tokens);
+  if (!plan.logits_rows.empty()) Head(plan, logits);
+}
+
+}  // namespace ropewire::model::cpu
