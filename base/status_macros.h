@@ -1,4 +1,4 @@
-// Status propagation helpers. Debian's abseil (20220623) predates absl's own status macros, so
+// Status propagation helpers. Abseil publishes no status macros (Google's are internal), so
 // ropewire carries these two.
 #pragma once
 

@@ -42,10 +42,6 @@ std::string DescribeStatus(const grpc::Status& status) {
   return absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
 }
 
-absl::Status ToAbslStatus(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
 void SetDeadline(grpc::ClientContext* context, double seconds) {
   if (seconds <= 0) return;
   context->set_deadline(std::chrono::system_clock::now() +

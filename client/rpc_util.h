@@ -6,7 +6,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/status/status.h"
 
 namespace ropewire::client {
 
@@ -20,9 +19,6 @@ std::string StatusCodeName(grpc::StatusCode code);
 
 // "CODE_NAME: message", for error lines.
 std::string DescribeStatus(const grpc::Status& status);
-
-// grpc::Status → absl::Status with the same code and message.
-absl::Status ToAbslStatus(const grpc::Status& status);
 
 // Sets a deadline `seconds` from now; no deadline when seconds <= 0.
 void SetDeadline(grpc::ClientContext* context, double seconds);

@@ -4,7 +4,9 @@
 // Free blocks wait in one queue, oldest released first. A released block that holds a full,
 // hashed run of tokens keeps its hash while it waits, so a later sequence with the same prefix
 // can take it back (a prefix-cache hit); allocation pops the queue's head, which evicts the
-// least recently released cached block and forgets its hash. Every operation is O(1) per block.
+// least recently released cached block and forgets its hash. The pool's operations are O(1) per
+// block; a Preview's are too, except taking back a block the same plan released (linear in that
+// plan's releases) and skipping queue entries the plan already moved.
 #pragma once
 
 #include <cstdint>

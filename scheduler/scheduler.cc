@@ -347,7 +347,6 @@ void Scheduler::ApplyScheduled(Sequence& seq, const ScheduledSequence& entry,
     prompt_tokens_admitted_ += static_cast<int64_t>(seq.request.prompt.size());
   }
   seq.blocks.assign(table.begin(), table.end());
-  if (entry.cache_start == 0 && seq.num_computed > 0 && !entry.admitted) ++seq.num_rope_recomputes;
   seq.num_computed = entry.cache_start + entry.num_tokens;
   if (config_.rope_table_key) {
     seq.cache_rope_key = config_.rope_table_key(int64_t(seq.position_offset) + seq.num_computed);

@@ -48,7 +48,6 @@ struct Sequence {
 
   SequenceState state = SequenceState::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
-  std::string error;             // when finish_reason is kError
 
   std::vector<int32_t> output;   // generated tokens
   std::vector<int32_t> blocks;   // block table: cache index i lives in blocks[i / block_size]
@@ -68,7 +67,6 @@ struct Sequence {
   int num_shifts = 0;
   // Rotary-table key (SchedulerConfig::rope_table_key) the cached K/V were computed with.
   int64_t cache_rope_key = 0;
-  int num_rope_recomputes = 0;
 
   int NumTokens() const { return static_cast<int>(request.prompt.size() + output.size()); }
   int32_t TokenAt(int i) const {

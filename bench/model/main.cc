@@ -252,7 +252,9 @@ absl::Status Run(const Options& o) {
   std::vector<ModelResult> results;
   for (absl::string_view name : absl::StrSplit(o.models, ',', absl::SkipEmpty())) {
     ASSIGN_OR_RETURN(LlamaShape shape, NamedShape(std::string(name)));
-    results.push_back({.shape = shape});
+    ModelResult result;
+    result.shape = shape;
+    results.push_back(result);
   }
   ASSIGN_OR_RETURN(ReadBandwidthProbe probe,
                    ReadBandwidthProbe::Create(int64_t(o.probe_mib) << 20, o.threads));

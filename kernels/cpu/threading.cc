@@ -11,6 +11,4 @@ void SetNumThreads(int num_threads) {
   omp_set_num_threads(num_threads > 0 ? num_threads : 1);
 }
 
-int NumThreads() { return omp_get_max_threads(); }
-
 }  // namespace ropewire::kernels::cpu

@@ -6,6 +6,5 @@ namespace ropewire::kernels::cpu {
 
 // Sets the number of threads every CPU kernel uses; <= 0 means one per available core.
 void SetNumThreads(int num_threads);
-int NumThreads();
 
 }  // namespace ropewire::kernels::cpu

@@ -37,7 +37,7 @@ std::string Ids(const std::vector<int32_t>& ids) {
 }
 
 TEST(GenerateCli, GreedyMatchesReference) {
-  for (const std::string& fixture : {"llama_gqa", "qwen2_bias", "llama_sharded"}) {
+  for (const char* fixture : {"llama_gqa", "qwen2_bias", "llama_sharded"}) {
     const auto golden = ropewire::testing::LoadGolden(fixture).front();
     const ProcessResult run = Generate("--model " + ropewire::testing::FixtureDir(fixture) +
                              " --prompt-token-ids " + Ids(golden.prompt) +

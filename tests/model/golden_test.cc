@@ -95,6 +95,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
       const std::vector<float>* expected =
           ReferenceRow(cases_, extra_, Rope(), index, pos, first_end, step_end);
       if (expected == nullptr) continue;
+      ++rows_compared_;
       const double err = RelativeError(logits.data() + pos * vocab_, *expected);
       worst_ = std::max(worst_, err);
       EXPECT_LE(err, kLogitTolerance) << what << ": position " << pos;
@@ -107,6 +108,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
   std::vector<GoldenCase> cases_;
   LengthDependentGolden extra_;
   double worst_ = 0.0;  // largest relative error seen by ExpectPromptLogits
+  int rows_compared_ = 0;  // prompt rows ExpectPromptLogits checked against a reference
   int64_t vocab_ = 0;
 };
 
@@ -119,6 +121,7 @@ TEST_P(GoldenTest, WholePromptLogitsMatchReference) {
     ASSERT_TRUE(result.ok()) << result.status();
     ExpectPromptLogits(i, result->prompt_logits, 0, "whole prompt");
   }
+  EXPECT_GT(rows_compared_, 0) << "no logits row of the fixture had a reference";
   RecordProperty("worst_relative_error", std::to_string(worst_));
   std::printf("%s: worst relative error %.3g\n", GetParam().c_str(), worst_);
 }
@@ -135,6 +138,7 @@ TEST_P(GoldenTest, ChunkedPrefillGivesTheSameLogits) {
       ExpectPromptLogits(i, result->prompt_logits, chunk, "chunk " + std::to_string(chunk));
     }
   }
+  EXPECT_GT(rows_compared_, 0) << "no logits row of the fixture had a reference";
 }
 
 // Greedy decoding of one sequence that recomputes all its tokens in one step whenever its RoPE
@@ -172,7 +176,9 @@ TEST_P(GoldenTest, GreedyContinuationMatchesReference) {
     }
     return;
   }
+  ASSERT_FALSE(cases_.empty());
   for (const auto& c : cases_) {
+    ASSERT_FALSE(c.greedy.empty());
     GreedyOptions options;
     options.max_tokens = static_cast<int>(c.greedy.size());
     options.stop_at_eos = false;
@@ -266,6 +272,7 @@ void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
       row += rows;
     }
   }
+  int rows_compared = 0;
   for (const auto& s : seqs) {
     const GoldenCase& c = *s.golden;
     const size_t index = static_cast<size_t>(s.golden - cases.data());
@@ -276,10 +283,12 @@ void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
       const std::vector<float>* expected =
           ReferenceRow(cases, extra, rope, index, pos, s.row_ends[pos].first, s.row_ends[pos].second);
       if (expected == nullptr) continue;
+      ++rows_compared;
       EXPECT_LE(RelativeError(s.prompt_logits.data() + pos * vocab, *expected), kLogitTolerance)
           << "chunk " << chunk << ", position " << pos;
     }
   }
+  EXPECT_GT(rows_compared, 0) << "chunk " << chunk << ": no logits row had a reference";
 }
 
 TEST_P(GoldenTest, SequencesBatchedTogetherMatchReference) {

@@ -151,7 +151,9 @@ void ExpectBatchInvariance(bool sampled) {
     if (std::string(v.name).find("preemptions") != std::string::npos) {
       EXPECT_GT(stats.preemptions, 0) << "the tight cache was meant to force preemptions";
     }
-    if (!v.static_batching) EXPECT_GT(stats.prefix_hit_tokens, 0) << v.name;
+    if (!v.static_batching) {
+      EXPECT_GT(stats.prefix_hit_tokens, 0) << v.name;
+    }
     EXPECT_TRUE(WaitForFreeBlocks(*engine)) << v.name << ": blocks leaked";
   }
 }

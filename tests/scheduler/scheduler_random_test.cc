@@ -65,7 +65,9 @@ void RunScenario(const Scenario& sc) {
   if (!sc.static_batching && sc.num_blocks < 40) {
     EXPECT_GT(preemptions, 0) << "the scenario was meant to force preemptions";
   }
-  if (sc.prefix_caching && !sc.static_batching) EXPECT_GT(s.prefix_hit_tokens(), 0);
+  if (sc.prefix_caching && !sc.static_batching) {
+    EXPECT_GT(s.prefix_hit_tokens(), 0);
+  }
 }
 
 TEST(SchedulerRandomized, NoBlockLostOrDoubleOwned) {

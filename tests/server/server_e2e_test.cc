@@ -92,7 +92,9 @@ TEST_F(ServerE2E, StreamConcatenatesToTheUnaryResult) {
     logprobs += message.logprobs_size();
     for (const auto& lp : message.logprobs()) EXPECT_EQ(lp.top_size(), 3);
     reason = message.finish_reason();
-    if (reason != v1::FINISH_REASON_UNSPECIFIED) EXPECT_EQ(message.usage().completion_tokens(), 32u);
+    if (reason != v1::FINISH_REASON_UNSPECIFIED) {
+      EXPECT_EQ(message.usage().completion_tokens(), 32u);
+    }
   }
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(tokens, std::vector<int32_t>(unary.token_ids().begin(), unary.token_ids().end()));

@@ -57,7 +57,7 @@ struct Storage<__half> {
 template <typename T>
 T FromBits(uint16_t bits) {
   T value;
-  std::memcpy(&value, &bits, sizeof(value));
+  std::memcpy(static_cast<void*>(&value), &bits, sizeof(value));
   return value;
 }
 template <typename T>
