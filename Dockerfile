@@ -7,7 +7,7 @@
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
-RUN ./scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+RUN ./scripts/setup.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build && \
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DROPEWIRE_ENABLE_CUDA=OFF \
