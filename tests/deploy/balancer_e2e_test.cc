@@ -103,22 +103,23 @@ TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   nlohmann::json result = {{"balancer", name}, {"calls_per_run_min", kCalls}, {"concurrency", kConcurrency},
                            {"max_tokens", kMaxTokens}, {"connections", 1}};
 
-  // 1. Balanced: the calls of one connection spread over all three replicas.
+  // 1. Balanced: the calls of one connection spread over all three replicas. At least 300
+  // calls and 6 s: least-connections balancers send more calls to whichever replica the OS
+  // gives more CPU (three single-threaded replicas share two cores here), and a few seconds
+  // average that out.
   const auto balanced_start = Clock::now();
+  std::atomic<int64_t> balanced_until_ns{(balanced_start + 6s).time_since_epoch().count()};
   const std::vector<CallRecord> balanced =
-      RunStreamLoad({balancer.address(), requests_, kConcurrency, kCalls});
+      RunStreamLoad({balancer.address(), requests_, kConcurrency, kCalls, &balanced_until_ns});
   const auto per_replica = CallsPerReplica(balanced);
   result["balanced"] = {{"calls", balanced.size()}, {"seconds", Seconds(Clock::now() - balanced_start)},
                         {"calls_per_replica", per_replica}, {"failures", Failures(balanced, balanced_start)},
                         {"text_mismatches", TextMismatches(balanced)}};
   EXPECT_EQ(result["balanced"]["failures"].size(), 0u) << result.dump(2);
   EXPECT_EQ(TextMismatches(balanced), 0);
-  // Envoy (least request) and HAProxy (leastconn) keep every replica at least 20 % busy; nginx's
-  // least_conn leans towards the first replica here, so only a 10 % floor is held for it.
-  const int min_share_percent = GetParam() == BalancerKind::kNginx ? 10 : 20;
   for (const auto& replica : kReplicaNames) {
     const int calls = per_replica.count(replica) ? per_replica.at(replica) : 0;
-    EXPECT_GE(calls * 100, static_cast<int>(balanced.size()) * min_share_percent)
+    EXPECT_GE(calls * 5, static_cast<int>(balanced.size()))
         << replica << " served too few: " << result.dump();
   }
 
