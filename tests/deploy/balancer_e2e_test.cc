@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -59,6 +60,14 @@ void SaveResult(const std::string& balancer, const nlohmann::json& result) {
   std::cout << "[ result   ] " << balancer << ": " << result.dump() << "\n";
 }
 
+// Calls of one load with a SIGTERM and a SIGKILL in it, and when each happened.
+struct FaultedRun {
+  std::vector<CallRecord> records;
+  SteadyTime start, end, term_time, kill_time, death_time;
+  int term_exit = -2, killed_exit = -2;
+  int engine_in_flight_at_kill = -1;  // the killed replica's own count, just before the signal
+};
+
 class BalancerE2E : public ::testing::TestWithParam<BalancerKind> {
  protected:
   void SetUp() override {
@@ -90,10 +99,111 @@ class BalancerE2E : public ::testing::TestWithParam<BalancerKind> {
     return mismatches;
   }
 
+  nlohmann::json RunBalanced(const std::string& target);
+  FaultedRun RunWithDrainAndCrash(const std::string& target);
+
   std::vector<v1::GenerateRequest> requests_;
   std::map<int, std::string> reference_;
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
+
+// The figures the test holds a faulted run to.
+struct FaultCounts {
+  int in_flight = 0;  // what the killed replica had in flight when it died (see Count)
+  int answered_open_at_death = 0;
+  int failed_before_kill = 0;  // across the SIGTERM drain, which ended before the kill
+  int failed_after_kill = 0;
+  int failed_late = 0;  // ended 3 s or more after the killed replica died
+  int started_after_kill = 0;
+  int failed_started_after_death = 0;
+};
+
+FaultCounts Count(const FaultedRun& run) {
+  FaultCounts c;
+  // The killed replica's in-flight calls: its engine's count just before the signal, or the
+  // calls open at its death that it had answered, whichever is larger (calls on the wire to it
+  // are in neither, so both are lower bounds).
+  for (const auto& r : run.records) {
+    if (r.start < run.death_time && r.end >= run.kill_time && r.replica == kReplicaNames[1]) {
+      ++c.answered_open_at_death;
+    }
+  }
+  c.in_flight = std::max(run.engine_in_flight_at_kill, c.answered_open_at_death);
+  for (const auto& r : run.records) {
+    if (r.start >= run.kill_time) ++c.started_after_kill;
+    if (r.code == 0) continue;
+    if (r.start >= run.death_time) ++c.failed_started_after_death;
+    if (r.end < run.kill_time) ++c.failed_before_kill;
+    else ++c.failed_after_kill;
+    if (r.end >= run.death_time + 3s) ++c.failed_late;
+  }
+  return c;
+}
+
+nlohmann::json FaultsToJson(const FaultedRun& run, const FaultCounts& c) {
+  return {{"calls", run.records.size()}, {"seconds", Seconds(run.end - run.start)},
+          {"sigterm_at_s", Seconds(run.term_time - run.start)}, {"drained_replica_exit_code", run.term_exit},
+          {"drain_seconds", Seconds(run.kill_time - run.term_time)},
+          {"sigkill_at_s", Seconds(run.kill_time - run.start)},
+          {"killed_replica_died_after_s", Seconds(run.death_time - run.kill_time)},
+          {"killed_replica_in_flight", c.in_flight},
+          {"killed_replica_engine_in_flight", run.engine_in_flight_at_kill},
+          {"killed_replica_answered_calls_open", c.answered_open_at_death},
+          {"calls_started_after_kill", c.started_after_kill},
+          {"failed_started_after_death", c.failed_started_after_death},
+          {"failed_across_sigterm", c.failed_before_kill}, {"failed_after_sigkill", c.failed_after_kill},
+          {"failed_3s_after_sigkill", c.failed_late}, {"calls_per_replica", CallsPerReplica(run.records)},
+          {"failures", Failures(run.records, run.start)}};
+}
+
+// 1. Balanced: the calls of one connection spread over all three replicas. At least 300 calls
+// and 6 s: least-connections balancers send more calls to whichever replica the OS gives more
+// CPU (three single-threaded replicas share two cores here), and a few seconds average that out.
+nlohmann::json BalancerE2E::RunBalanced(const std::string& target) {
+  const auto start = Clock::now();
+  std::atomic<int64_t> until_ns{(start + 6s).time_since_epoch().count()};
+  const std::vector<CallRecord> records = RunStreamLoad({target, requests_, kConcurrency, kCalls, &until_ns});
+  const auto per_replica = CallsPerReplica(records);
+  nlohmann::json result = {{"calls", records.size()}, {"seconds", Seconds(Clock::now() - start)},
+                           {"calls_per_replica", per_replica}, {"failures", Failures(records, start)},
+                           {"text_mismatches", TextMismatches(records)}};
+  EXPECT_EQ(result["failures"].size(), 0u) << result.dump(2);
+  EXPECT_EQ(TextMismatches(records), 0);
+  for (const auto& replica : kReplicaNames) {
+    const int calls = per_replica.count(replica) ? per_replica.at(replica) : 0;
+    EXPECT_GE(calls * 5, static_cast<int>(records.size())) << replica << " served too few: " << result.dump();
+  }
+  return result;
+}
+
+// 2 and 3. SIGTERM ropewire-1 a quarter of the way in; once it has exited, SIGKILL ropewire-2
+// (asking first what it has in flight); then 4 s more load.
+FaultedRun BalancerE2E::RunWithDrainAndCrash(const std::string& target) {
+  FaultedRun run;
+  std::atomic<int> finished{0};
+  // Until the kill has happened the load must not end on its own.
+  std::atomic<int64_t> run_until_ns{(Clock::now() + 120s).time_since_epoch().count()};
+  run.start = Clock::now();
+  std::thread faults([&] {
+    while (finished < kCalls / 4 && Clock::now() - run.start < 60s) std::this_thread::sleep_for(1ms);
+    run.term_time = Clock::now();
+    replicas_[0]->process().Signal(SIGTERM);
+    run.term_exit = replicas_[0]->process().Wait(60s);
+    run.engine_in_flight_at_kill = replicas_[1]->InFlight();
+    run.kill_time = Clock::now();
+    replicas_[1]->process().Signal(SIGKILL);
+    // Gone once reaped: its sockets are closed (the balancer sees the resets) before that.
+    run.killed_exit = replicas_[1]->process().Wait(10s);
+    run.death_time = Clock::now();
+    run_until_ns = (run.death_time + 4s).time_since_epoch().count();
+  });
+  LoadPlan plan{target, requests_, kConcurrency, kCalls, &run_until_ns};
+  plan.on_call_finished = [&](int n) { finished = n; };
+  run.records = RunStreamLoad(plan);
+  run.end = Clock::now();
+  faults.join();
+  return run;
+}
 
 TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   Balancer balancer;
@@ -102,101 +212,24 @@ TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   const std::string name = BalancerName(GetParam());
   nlohmann::json result = {{"balancer", name}, {"calls_per_run_min", kCalls}, {"concurrency", kConcurrency},
                            {"max_tokens", kMaxTokens}, {"connections", 1}};
+  result["balanced"] = RunBalanced(balancer.address());
 
-  // 1. Balanced: the calls of one connection spread over all three replicas. At least 300
-  // calls and 6 s: least-connections balancers send more calls to whichever replica the OS
-  // gives more CPU (three single-threaded replicas share two cores here), and a few seconds
-  // average that out.
-  const auto balanced_start = Clock::now();
-  std::atomic<int64_t> balanced_until_ns{(balanced_start + 6s).time_since_epoch().count()};
-  const std::vector<CallRecord> balanced =
-      RunStreamLoad({balancer.address(), requests_, kConcurrency, kCalls, &balanced_until_ns});
-  const auto per_replica = CallsPerReplica(balanced);
-  result["balanced"] = {{"calls", balanced.size()}, {"seconds", Seconds(Clock::now() - balanced_start)},
-                        {"calls_per_replica", per_replica}, {"failures", Failures(balanced, balanced_start)},
-                        {"text_mismatches", TextMismatches(balanced)}};
-  EXPECT_EQ(result["balanced"]["failures"].size(), 0u) << result.dump(2);
-  EXPECT_EQ(TextMismatches(balanced), 0);
-  for (const auto& replica : kReplicaNames) {
-    const int calls = per_replica.count(replica) ? per_replica.at(replica) : 0;
-    EXPECT_GE(calls * 5, static_cast<int>(balanced.size()))
-        << replica << " served too few: " << result.dump();
-  }
-
-  // 2 and 3. SIGTERM ropewire-1 a quarter of the way in; once it has exited, SIGKILL
-  // ropewire-2 (counting what it has in flight just before); then 4 s more load.
-  std::atomic<int> finished{0};
-  std::atomic<int64_t> run_until_ns{0};
-  SteadyTime term_time{}, kill_time{}, death_time{};
-  int term_exit = -2, killed_exit = -2, engine_in_flight_at_kill = -1;
-  const auto fault_start = Clock::now();
-  std::thread faults([&] {
-    while (finished < kCalls / 4 && Clock::now() - fault_start < 60s) std::this_thread::sleep_for(1ms);
-    term_time = Clock::now();
-    replicas_[0]->process().Signal(SIGTERM);
-    term_exit = replicas_[0]->process().Wait(60s);
-    engine_in_flight_at_kill = replicas_[1]->InFlight();
-    kill_time = Clock::now();
-    replicas_[1]->process().Signal(SIGKILL);
-    // Gone once reaped: its sockets are closed (the balancer sees the resets) before that.
-    killed_exit = replicas_[1]->process().Wait(10s);
-    death_time = Clock::now();
-    run_until_ns = (death_time + 4s).time_since_epoch().count();
-  });
-  LoadPlan faulted{balancer.address(), requests_, kConcurrency, kCalls, &run_until_ns};
-  faulted.on_call_finished = [&](int n) { finished = n; };
-  // Until the kill has happened the load must not end on its own.
-  run_until_ns = (Clock::now() + 120s).time_since_epoch().count();
-  const std::vector<CallRecord> records = RunStreamLoad(faulted);
-  faults.join();
-  EXPECT_EQ(term_exit, 0) << "the drained replica did not exit 0:\n" << replicas_[0]->process().output();
-  EXPECT_EQ(killed_exit, 128 + SIGKILL);
-
-  // What the killed replica had in flight when it died: its engine's own count just before the
-  // signal, or the calls open at its death that it had answered, whichever is larger (calls on
-  // the wire to it are in neither, so both are lower bounds).
-  int answered_open_at_death = 0;
-  for (const auto& r : records) {
-    if (r.start < death_time && r.end >= kill_time && r.replica == kReplicaNames[1]) ++answered_open_at_death;
-  }
-  const int in_flight = std::max(engine_in_flight_at_kill, answered_open_at_death);
-  int failed_before_kill = 0, failed_after_kill = 0, failed_late = 0, started_after_kill = 0;
-  int failed_started_after_kill = 0;
-  for (const auto& r : records) {
-    if (r.start >= kill_time) ++started_after_kill;
-    if (r.code != 0 && r.start >= death_time) ++failed_started_after_kill;
-    if (r.code == 0) continue;
-    if (r.end < kill_time) ++failed_before_kill;
-    else ++failed_after_kill;
-    if (r.end >= death_time + 3s) ++failed_late;
-  }
-  result["faults"] = {{"calls", records.size()}, {"seconds", Seconds(Clock::now() - fault_start)},
-                      {"sigterm_at_s", Seconds(term_time - fault_start)},
-                      {"drained_replica_exit_code", term_exit},
-                      {"drain_seconds", Seconds(kill_time - term_time)},
-                      {"sigkill_at_s", Seconds(kill_time - fault_start)},
-                      {"killed_replica_in_flight", in_flight},
-                      {"killed_replica_engine_in_flight", engine_in_flight_at_kill},
-                      {"killed_replica_answered_calls_open", answered_open_at_death},
-                      {"killed_replica_died_after_s", Seconds(death_time - kill_time)},
-                      {"failed_started_after_death", failed_started_after_kill},
-                      {"calls_started_after_kill", started_after_kill},
-                      {"failed_across_sigterm", failed_before_kill},
-                      {"failed_after_sigkill", failed_after_kill},
-                      {"failed_3s_after_sigkill", failed_late},
-                      {"calls_per_replica", CallsPerReplica(records)},
-                      {"failures", Failures(records, fault_start)},
-                      {"text_mismatches", TextMismatches(records)}};
+  const FaultedRun run = RunWithDrainAndCrash(balancer.address());
+  const FaultCounts counts = Count(run);
+  result["faults"] = FaultsToJson(run, counts);
+  result["faults"]["text_mismatches"] = TextMismatches(run.records);
   SaveResult(name, result);
-  EXPECT_EQ(failed_before_kill, 0) << "calls failed across the SIGTERM drain";
+  EXPECT_EQ(run.term_exit, 0) << "the drained replica did not exit 0:\n" << replicas_[0]->process().output();
+  EXPECT_EQ(run.killed_exit, 128 + SIGKILL);
+  EXPECT_EQ(counts.failed_before_kill, 0) << "calls failed across the SIGTERM drain";
   // Open-source nginx learns that a replica died only from failed calls (deploy/nginx/README.md):
   // its figure is recorded, not held to the bound.
   if (GetParam() != BalancerKind::kNginx) {
-    EXPECT_LE(failed_after_kill, in_flight) << "more failures than calls the killed replica had";
+    EXPECT_LE(counts.failed_after_kill, counts.in_flight) << "more failures than calls the killed replica had";
   }
-  EXPECT_EQ(failed_late, 0) << "calls still failed 3 s after the kill";
-  EXPECT_GT(started_after_kill, 0) << "no load after the kill; the test proves nothing";
-  EXPECT_EQ(TextMismatches(records), 0);
+  EXPECT_EQ(counts.failed_late, 0) << "calls still failed 3 s after the kill";
+  EXPECT_GT(counts.started_after_kill, 0) << "no load after the kill; the test proves nothing";
+  EXPECT_EQ(TextMismatches(run.records), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Deploy, BalancerE2E,
