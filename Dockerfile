@@ -7,7 +7,7 @@
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
-RUN ./scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+RUN ./scripts/setup.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build && \
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DROPEWIRE_ENABLE_CUDA=OFF \
@@ -20,15 +20,16 @@ RUN apt-get update && \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libspdlog1.10 libfmt9 \
       libdnnl2 libgomp1 libpcre2-8-0 libicu72 libre2-9 libc-ares2 libssl3 && \
     rm -rf /var/lib/apt/lists/* && \
-    useradd --system --no-create-home --shell /usr/sbin/nologin ropewire
+    useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin ropewire
 COPY --from=build /src/build/server/ropewire-server /src/build/client/ropewire-cli \
      /src/build/model/ropewire-generate /src/build/tokenizer/ropewire-tokenize /usr/local/bin/
 COPY models/demo /models/demo
-USER ropewire
+USER 10001:10001
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["ropewire-cli", "health", "--target", "127.0.0.1:50051"]
-# SIGTERM drains: in-flight requests get --drain-grace-seconds to finish.
+# SIGTERM drains: health NOT_SERVING, GOAWAY after --drain-delay-seconds, then in-flight
+# requests get --drain-grace-seconds to finish.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["ropewire-server"]
 CMD ["--model", "/models/demo", "--host", "0.0.0.0", "--port", "50051", "--drain-grace-seconds", "25"]

@@ -4,6 +4,6 @@
 # (e.g. --port 6000, --max-num-seqs 32); MODEL=DIR serves another model directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --build-only
 TARGETS="ropewire-server ropewire-cli" ./scripts/build.sh >&2
 exec ./build/server/ropewire-server --model "${MODEL:-models/demo}" --port "${PORT:-50051}" "$@"

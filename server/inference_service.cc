@@ -12,10 +12,8 @@
 namespace ropewire::server {
 namespace {
 
-grpc::Status NotServing(ServingState state) {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE, state == ServingState::kLoading
-                                                         ? "the model is still loading"
-                                                         : "the server is draining; retry elsewhere");
+grpc::Status StillLoading() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
 }
 
 // Unary Generate: finishes when the engine reports the end, or on cancellation.
@@ -140,8 +138,12 @@ class GenerateStreamReactor : public grpc::ServerWriteReactor<v1::GenerateStream
 
 }  // namespace
 
-InferenceService::InferenceService(RequestLimits limits, std::string device)
-    : limits_(limits), device_(std::move(device)) {}
+InferenceService::InferenceService(RequestLimits limits, std::string device, std::string replica_name)
+    : limits_(limits), device_(std::move(device)), replica_name_(std::move(replica_name)) {}
+
+void InferenceService::NameReplica(grpc::CallbackServerContext* context) const {
+  if (!replica_name_.empty()) context->AddInitialMetadata(kReplicaMetadataKey, replica_name_);
+}
 
 void InferenceService::SetModel(std::shared_ptr<scheduler::Engine> engine,
                                 std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer,
@@ -161,8 +163,8 @@ InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext*
                                                     const v1::GenerateRequest& request) {
   Admission a;
   const ServingState state = state_.load();
-  if (state != ServingState::kServing) {
-    a.status = NotServing(state);
+  if (state == ServingState::kLoading) {
+    a.status = StillLoading();
     return a;
   }
   std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
@@ -195,6 +197,7 @@ InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* InferenceService::Generate(grpc::CallbackServerContext* context,
                                                      const v1::GenerateRequest* request,
                                                      v1::GenerateResponse* response) {
+  NameReplica(context);
   Admission admission = Admit(context, *request);
   if (!admission.status.ok()) {
     auto* reactor = context->DefaultReactor();
@@ -209,6 +212,7 @@ grpc::ServerUnaryReactor* InferenceService::Generate(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* InferenceService::GenerateStream(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  NameReplica(context);
   Admission admission = Admit(context, *request);
   if (!admission.status.ok()) {
     // A reactor that only reports the error.
@@ -231,7 +235,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
   auto* reactor = context->DefaultReactor();
   const ServingState state = state_.load();
   if (state == ServingState::kLoading) {
-    reactor->Finish(NotServing(state));
+    reactor->Finish(StillLoading());
     return reactor;
   }
   std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
@@ -270,7 +274,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
     path = model_path_;
   }
   if (!engine) {
-    reactor->Finish(NotServing(ServingState::kLoading));
+    reactor->Finish(StillLoading());
     return reactor;
   }
   FillModelInfo(*engine, tokenizer != nullptr, device_, path, response);
@@ -281,6 +285,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* InferenceService::GetServerStats(grpc::CallbackServerContext* context,
                                                            const v1::GetServerStatsRequest*,
                                                            v1::ServerStats* response) {
+  NameReplica(context);
   auto* reactor = context->DefaultReactor();
   const ServingState state = state_.load();
   response->set_state(state == ServingState::kLoading   ? "loading"

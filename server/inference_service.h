@@ -14,11 +14,17 @@
 
 namespace ropewire::server {
 
+// kDraining still admits calls: once a drain sends GOAWAY, the only calls that reach a handler
+// are ones a client or balancer sent before it saw the GOAWAY, and they are served (decision 10:
+// a replica never answers a new call UNAVAILABLE on a connection a balancer still uses).
 enum class ServingState { kLoading, kServing, kDraining };
+
+// Response metadata naming the replica that answered a generation call.
+inline constexpr char kReplicaMetadataKey[] = "ropewire-replica";
 
 class InferenceService final : public v1::Inference::CallbackService {
  public:
-  InferenceService(RequestLimits limits, std::string device);
+  InferenceService(RequestLimits limits, std::string device, std::string replica_name = "");
 
   // Called once the model is loaded; the service answers UNAVAILABLE before that.
   void SetModel(std::shared_ptr<scheduler::Engine> engine,
@@ -53,9 +59,11 @@ class InferenceService final : public v1::Inference::CallbackService {
 
  private:
   std::string NewRequestId();
+  void NameReplica(grpc::CallbackServerContext* context) const;
 
   const RequestLimits limits_;
   const std::string device_;
+  const std::string replica_name_;
   std::atomic<ServingState> state_{ServingState::kLoading};
   std::atomic<uint64_t> next_request_{1};
   mutable std::mutex mu_;  // guards the model pointers below (set once)

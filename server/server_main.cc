@@ -3,16 +3,13 @@
 //   ropewire-server --model DIR --port 50051
 //
 // Startup: the port opens at once with grpc.health.v1 reporting NOT_SERVING; the model loads;
-// health turns SERVING. SIGTERM/SIGINT drain: health NOT_SERVING, new calls UNAVAILABLE,
-// in-flight requests get --drain-grace-seconds to finish, then the server exits.
+// health turns SERVING. SIGTERM/SIGINT drain: health NOT_SERVING (still serving for
+// --drain-delay-seconds), then GOAWAY so new calls are refused at the transport, in-flight
+// requests get --drain-grace-seconds to finish, then the server exits 0.
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/cli_flags.h"

@@ -23,7 +23,15 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
   f.Add("prefix-caching", &o.prefix_caching, "reuse KV blocks of shared prompt prefixes");
   f.Add("static-batching", &o.static_batching, "baseline for comparison: fixed batches, KV reserved for the maximum length");
   f.Add("default-max-tokens", &o.default_max_tokens, "max_tokens of requests that leave it 0");
-  f.Add("drain-grace-seconds", &o.drain_grace_seconds, "on SIGTERM, time in-flight requests get to finish");
+  f.Add("drain-delay-seconds", &o.drain_delay_seconds,
+        "on SIGTERM, keep serving this long with health already NOT_SERVING, so balancers and "
+        "Kubernetes endpoints stop choosing this replica before it closes its connections");
+  f.Add("drain-grace-seconds", &o.drain_grace_seconds,
+        "after the drain delay: GOAWAY (no new calls), and in-flight requests get this long to "
+        "finish before they are cancelled");
+  f.Add("replica-name", &o.replica_name,
+        "name sent in the `ropewire-replica` response metadata of generation calls, to tell "
+        "behind a load balancer which replica answered (default: the host name)");
   f.Add("max-message-bytes", &o.max_message_bytes, "largest request message accepted");
   f.Add("log-level", &o.log_level, "trace, debug, info, warn, error");
   f.Add("no-tokenizer", &o.no_tokenizer, "ignore tokenizer.json: token-id prompts only");
@@ -52,7 +60,16 @@ absl::Status ValidateOptions(const ServerOptions& o) {
   if (o.max_queue <= 0) return bad("--max-queue must be positive");
   if (o.kv_cache_bytes <= 0 && o.num_kv_blocks <= 0) return bad("--kv-cache-bytes must be positive");
   if (o.default_max_tokens <= 0) return bad("--default-max-tokens must be positive");
-  if (o.drain_grace_seconds < 0) return bad("--drain-grace-seconds must be >= 0");
+  if (!(o.drain_delay_seconds >= 0 && o.drain_delay_seconds <= 3600)) {
+    return bad(absl::StrCat("--drain-delay-seconds must be in [0, 3600], got ", o.drain_delay_seconds));
+  }
+  if (!(o.drain_grace_seconds >= 0 && o.drain_grace_seconds <= 86400)) {
+    return bad(absl::StrCat("--drain-grace-seconds must be in [0, 86400], got ", o.drain_grace_seconds));
+  }
+  for (char c : o.replica_name) {
+    // gRPC metadata values must be printable ASCII.
+    if (c < 0x20 || c > 0x7e) return bad("--replica-name must be printable ASCII");
+  }
   if (o.max_message_bytes <= 0) return bad("--max-message-bytes must be positive");
   return absl::OkStatus();
 }

@@ -27,7 +27,9 @@ struct ServerOptions {
   bool prefix_caching = true;
   bool static_batching = false;    // comparison baseline only
   int default_max_tokens = 16;
-  double drain_grace_seconds = 30;
+  double drain_delay_seconds = 0;  // on SIGTERM: health NOT_SERVING, still serving, for this long
+  double drain_grace_seconds = 30;  // then GOAWAY; in-flight requests get this long to finish
+  std::string replica_name;        // sent as `ropewire-replica` metadata; empty: the host name
   int max_message_bytes = 16 << 20;
   std::string log_level = "info";
   bool no_tokenizer = false;       // serve token ids only even if tokenizer.json exists

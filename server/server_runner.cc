@@ -1,17 +1,20 @@
 #include "server/server_runner.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
 #include "model/executor.h"
 #include "tokenizer/tokenizer_config.h"
 #include "scheduler/engine.h"
+#include "server/health_service.h"
 #include "server/inference_service.h"
 #include "spdlog/spdlog.h"
 
@@ -29,6 +32,13 @@ void ConfigureChannel(grpc::ServerBuilder& builder, const ServerOptions& options
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
+std::string ReplicaName(const ServerOptions& options) {
+  if (!options.replica_name.empty()) return options.replica_name;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "";
+  return host;
 }
 
 struct LoadedModel {
@@ -73,17 +83,37 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   return loaded;
 }
 
-void Drain(grpc::Server& server, InferenceService& service, scheduler::Engine* engine,
-           const ServerOptions& options) {
-  spdlog::info("draining: new calls get UNAVAILABLE, in-flight requests have {} s",
-               options.drain_grace_seconds);
+std::chrono::system_clock::duration Seconds(double seconds) {
+  return std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(seconds));
+}
+
+// Decision 10, in the order a balancer can follow: health NOT_SERVING while still serving
+// normally for --drain-delay-seconds (Kubernetes endpoints and health-checking balancers stop
+// choosing this replica); then GOAWAY on every connection and the listener closed, so new calls
+// are refused at the transport (a proxy retries them elsewhere) and never answered by a handler;
+// in-flight calls keep being served until they finish or --drain-grace-seconds pass.
+void Drain(grpc::Server& server, HealthService& health, InferenceService& service,
+           scheduler::Engine* engine, const ServerOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  health.SetServing(false);
   service.SetState(ServingState::kDraining);
-  server.GetHealthCheckService()->SetServingStatus(false);
-  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(options.drain_grace_seconds * 1000));
-  if (engine != nullptr) engine->Stop(grace);
-  // Calls still open now only have their last messages to send.
-  server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  spdlog::info("stopped");
+  if (options.drain_delay_seconds > 0) {
+    spdlog::info("draining: health NOT_SERVING; serving normally for {} s more", options.drain_delay_seconds);
+    std::this_thread::sleep_for(Seconds(options.drain_delay_seconds));
+  }
+  spdlog::info("draining: GOAWAY sent, listener closed; in-flight requests have {} s",
+               options.drain_grace_seconds);
+  // Health watchers would otherwise hold Shutdown until its deadline.
+  health.Shutdown();
+  // Blocks until every call is done, cancelling those still open at the deadline (their
+  // reactors abort them in the engine). The engine thread keeps stepping meanwhile, and nothing
+  // it or a reactor does waits on this thread.
+  server.Shutdown(std::chrono::system_clock::now() + Seconds(options.drain_grace_seconds));
+  // Only aborted requests can still be in the engine; they end at its next step.
+  if (engine != nullptr) engine->Stop(std::chrono::seconds(1));
+  spdlog::info("drained in {:.1f} s; exiting",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 }  // namespace
@@ -93,21 +123,19 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   RequestLimits limits;
   limits.default_max_tokens = options.default_max_tokens;
-  InferenceService service(limits, options.device);
+  InferenceService service(limits, options.device, ReplicaName(options));
+  HealthService health({kServiceName});
 
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
   const std::string address = absl::StrCat(options.host, ":", options.port);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&service);
+  builder.RegisterService(&health);
   ConfigureChannel(builder, options);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || selected_port == 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(false);
-  health->SetServingStatus(kServiceName, false);
   spdlog::info("ropewire-server listening on {}:{} (loading {})", options.host, selected_port, options.model);
 
   auto loaded = LoadModel(options);
@@ -118,8 +146,7 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
   const auto& c = loaded->engine->model_config();
   service.SetModel(loaded->engine, loaded->tokenizer, options.model);
   service.SetState(ServingState::kServing);
-  health->SetServingStatus(true);
-  health->SetServingStatus(kServiceName, true);
+  health.SetServing(true);
   spdlog::info("serving {} ({} layers, {}) with {} KV blocks of {} tokens{}", c.model_type, c.num_layers,
                c.position.rope_type.empty() ? "no rope" : c.position.rope_type,
                loaded->engine->num_blocks(), loaded->engine->block_size(),
@@ -128,7 +155,7 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received signal {}", signal_number);
-  Drain(*server, service, loaded->engine.get(), options);
+  Drain(*server, health, service, loaded->engine.get(), options);
   return absl::OkStatus();
 }
 

@@ -141,14 +141,47 @@ TEST_F(ServerE2E, HealthAndReflection) {
   grpc::reflection::v1alpha::ServerReflectionRequest request;
   request.set_list_services("");
   ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
   grpc::reflection::v1alpha::ServerReflectionResponse response;
   ASSERT_TRUE(stream->Read(&response));
   std::vector<std::string> names;
   for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
   EXPECT_THAT(names, ::testing::Contains("ropewire.v1.Inference"));
   EXPECT_THAT(names, ::testing::Contains("grpc.health.v1.Health"));
+  // Every listed service can be described, as grpcurl, ghz and k6 need before they call anything.
+  for (const std::string& name : names) {
+    grpc::reflection::v1alpha::ServerReflectionRequest describe;
+    describe.set_file_containing_symbol(name);
+    ASSERT_TRUE(stream->Write(describe));
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_FALSE(response.has_error_response()) << name << ": " << response.error_response().error_message();
+    EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0) << name;
+  }
+  stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerE2E, HealthNamesUnknownServicesAndWatchSendsTheCurrentStatus) {
+  auto health = grpc::health::v1::Health::NewStub(server_->Channel());
+  grpc::ClientContext check_context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("no.such.Service");
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_EQ(health->Check(&check_context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  for (const auto& [service, expected] :
+       std::vector<std::pair<std::string, grpc::health::v1::HealthCheckResponse::ServingStatus>>{
+           {"ropewire.v1.Inference", grpc::health::v1::HealthCheckResponse::SERVING},
+           {"no.such.Service", grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN}}) {
+    grpc::ClientContext watch_context;
+    request.set_service(service);
+    auto watch = health->Watch(&watch_context, request);
+    ASSERT_TRUE(watch->Read(&response)) << service;
+    EXPECT_EQ(response.status(), expected) << service;
+    watch_context.TryCancel();
+    while (watch->Read(&response)) {
+    }
+    EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
 }
 
 TEST_F(ServerE2E, EachInvalidParameterIsNamed) {
