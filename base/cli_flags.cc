@@ -38,7 +38,8 @@ absl::Status CliFlags::Assign(const Flag& flag, const std::string& value) const 
     case Kind::kBool: ok = absl::SimpleAtob(value, static_cast<bool*>(flag.target)); break;
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag.name, ": invalid value \"", value, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag.name, ": invalid value \"", value, "\""));
   }
   return absl::OkStatus();
 }
@@ -76,7 +77,8 @@ absl::Status CliFlags::Parse(int argc, char** argv) {
       continue;
     }
     if (!has_value) {
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = argv[++i];
     }
     if (absl::Status s = Assign(*flag, value); !s.ok()) return s;
@@ -87,7 +89,8 @@ absl::Status CliFlags::Parse(int argc, char** argv) {
 std::string CliFlags::Help() const {
   std::string text = usage_ + "\n\nflags:\n";
   for (const auto& flag : flags_) {
-    absl::StrAppend(&text, "  --", flag.name, "  ", flag.help, " (default ", flag.default_text, ")\n");
+    absl::StrAppend(&text, "  --", flag.name, "  ", flag.help, " (default ", flag.default_text,
+                    ")\n");
   }
   return text;
 }

@@ -19,7 +19,8 @@ class CliFlags {
   void Add(const std::string& name, int* target, const std::string& help);
   void Add(const std::string& name, int64_t* target, const std::string& help);
   void Add(const std::string& name, double* target, const std::string& help);
-  void Add(const std::string& name, bool* target, const std::string& help);  // --x / --no-x / --x=false
+  void Add(const std::string& name, bool* target,
+           const std::string& help);  // --x / --no-x / --x=false
 
   // Parses argv[1..]. Words that are not flags are collected as positional arguments.
   // `--help` sets help_requested() and returns OK.

@@ -45,9 +45,13 @@ struct HugePageAllocator {
   void deallocate(T* p, std::size_t) noexcept { std::free(p); }
 
   template <typename U>
-  bool operator==(const HugePageAllocator<U>&) const noexcept { return true; }
+  bool operator==(const HugePageAllocator<U>&) const noexcept {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const HugePageAllocator<U>&) const noexcept { return false; }
+  bool operator!=(const HugePageAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
 }  // namespace ropewire

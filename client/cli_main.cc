@@ -11,7 +11,8 @@
 
 namespace {
 
-constexpr char kUsage[] = R"(usage: ropewire-cli COMMAND [--target HOST:PORT] [--timeout SECONDS] [flags]
+constexpr char kUsage[] =
+    R"(usage: ropewire-cli COMMAND [--target HOST:PORT] [--timeout SECONDS] [flags]
 
 commands:
   generate   one completion (--prompt TEXT or --prompt-token-ids 1,2,3; --stream for tokens as produced)

@@ -13,8 +13,9 @@ namespace ropewire::client {
 absl::StatusOr<LengthDistribution> LengthDistribution::Parse(const std::string& spec,
                                                              const std::string& flag_name) {
   const auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag_name, " \"", spec, "\": ", why,
-                                                   " (use N, uniform:A,B or exponential:MEAN[,CAP])"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag_name, " \"", spec, "\": ", why,
+                     " (use N, uniform:A,B or exponential:MEAN[,CAP])"));
   };
   std::string kind = "fixed";
   std::string args = spec;

@@ -13,7 +13,8 @@ class LengthDistribution {
   // Specs: "N" or "fixed:N"; "uniform:A,B" (inclusive); "exponential:MEAN" or
   // "exponential:MEAN,CAP" (CAP defaults to 4 x MEAN; a real-traffic-like long tail that stays
   // bounded so one request cannot exceed the model's length). Lengths are at least 1.
-  static absl::StatusOr<LengthDistribution> Parse(const std::string& spec, const std::string& flag_name);
+  static absl::StatusOr<LengthDistribution> Parse(const std::string& spec,
+                                                  const std::string& flag_name);
 
   int Sample(std::mt19937_64& rng) const;
   int max() const { return max_; }

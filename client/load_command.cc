@@ -32,15 +32,19 @@ struct LoadFlags {
 
 void RegisterLoadFlags(base::CliFlags& flags, LoadFlags* f) {
   flags.Add("concurrency", &f->concurrency, "closed loop: requests kept in flight");
-  flags.Add("rate", &f->rate, "open loop: Poisson arrivals at this many requests/s (0: closed loop)");
+  flags.Add("rate", &f->rate,
+            "open loop: Poisson arrivals at this many requests/s (0: closed loop)");
   flags.Add("requests", &f->requests, "requests to send (0 with no --duration: 100)");
   flags.Add("duration", &f->duration_s, "seconds to keep sending; in-flight requests then finish");
   flags.Add("connections", &f->connections, "channels (TCP connections) to spread requests over");
-  flags.Add("prompt-len", &f->prompt_len, "random prompt length: N, uniform:A,B or exponential:MEAN[,CAP]");
-  flags.Add("output-len", &f->output_len, "max_tokens per request: N, uniform:A,B or exponential:MEAN[,CAP]");
+  flags.Add("prompt-len", &f->prompt_len,
+            "random prompt length: N, uniform:A,B or exponential:MEAN[,CAP]");
+  flags.Add("output-len", &f->output_len,
+            "max_tokens per request: N, uniform:A,B or exponential:MEAN[,CAP]");
   flags.Add("prompt", &f->prompt, "send this text as every prompt instead of random token ids");
   flags.Add("seed", &f->seed, "seed of the random prompts, lengths and arrival times");
-  flags.Add("unary", &f->unary, "use unary Generate instead of GenerateStream (TTFT is then end-to-end)");
+  flags.Add("unary", &f->unary,
+            "use unary Generate instead of GenerateStream (TTFT is then end-to-end)");
   flags.Add("json", &f->json_path, "also write the report as JSON to this path (- for stdout)");
   f->sampling.ignore_eos = true;  // lengths come from --output-len, not from when the model stops
   RegisterSamplingFlags(flags, &f->sampling, /*per_request_length_and_seed=*/false);
@@ -124,7 +128,9 @@ int RunLoadCommand(const std::vector<std::string>& raw_args) {
   }
   f.sampling.stop = *stops;
   GlobalFlags global;
-  base::CliFlags flags("usage: ropewire-cli load [--concurrency N | --rate R] [--requests N | --duration S] [flags]");
+  base::CliFlags flags(
+      "usage: ropewire-cli load [--concurrency N | --rate R] [--requests N | --duration S] "
+      "[flags]");
   RegisterLoadFlags(flags, &f);
   if (int code = ParseCommandFlags("load", flags, &global, args); code >= 0) return code;
   auto options = BuildLoadOptions(f, global);
@@ -139,11 +145,13 @@ int RunLoadCommand(const std::vector<std::string>& raw_args) {
   grpc::Status status = v1::Inference::NewStub(MakeChannel(global.target))
                             ->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
   if (!status.ok()) {
-    std::cerr << "ropewire-cli: load: GetModelInfo (" << global.target << ") failed: " << DescribeStatus(status) << "\n";
+    std::cerr << "ropewire-cli: load: GetModelInfo (" << global.target
+              << ") failed: " << DescribeStatus(status) << "\n";
     return kExitRpcError;
   }
   if (!options->prompt_text.empty() && !info.has_tokenizer()) {
-    std::cerr << "ropewire-cli load: --prompt needs a server with a tokenizer; this one serves token ids only\n";
+    std::cerr << "ropewire-cli load: --prompt needs a server with a tokenizer; this one serves "
+                 "token ids only\n";
     return kExitUsage;
   }
   options->vocab_size = static_cast<int>(info.vocab_size());
@@ -156,7 +164,8 @@ int RunLoadCommand(const std::vector<std::string>& raw_args) {
   const LoadReport report = BuildReport(result->records, result->duration_s);
   if (f.json_path != "-") std::cout << FormatReport(report);
   if (!f.json_path.empty()) {
-    if (int code = WriteJson(f.json_path, ReportToJson(report, ConfigJson(*options, info))); code != kExitOk) {
+    if (int code = WriteJson(f.json_path, ReportToJson(report, ConfigJson(*options, info)));
+        code != kExitOk) {
       return code;
     }
   }

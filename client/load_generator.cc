@@ -70,7 +70,8 @@ class RunState {
 // One GenerateStream call; deletes itself when the call is done.
 class StreamCall : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
  public:
-  StreamCall(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request, double timeout_s)
+  StreamCall(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request,
+             double timeout_s)
       : run_(run), request_(std::move(request)) {
     SetDeadline(&context_, timeout_s);
     record_.prompt_tokens = request_.prompt_token_ids_size();
@@ -96,7 +97,8 @@ class StreamCall : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
       ++record_.messages;
       record_.output_tokens += tokens;
     }
-    if (response_.has_usage()) record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
+    if (response_.has_usage())
+      record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
     StartRead(&response_);
   }
 
@@ -123,7 +125,8 @@ class StreamCall : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
 // One unary Generate call: the first token arrives with the last, so TTFT equals end-to-end.
 class UnaryCall {
  public:
-  static void Start(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request, double timeout_s) {
+  static void Start(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request,
+                    double timeout_s) {
     auto* call = new UnaryCall(run, std::move(request));
     SetDeadline(&call->context_, timeout_s);
     stub->async()->Generate(&call->context_, &call->request_, &call->response_,
@@ -192,13 +195,15 @@ class RequestFactory {
   std::mt19937_64 rng_;
 };
 
-absl::StatusOr<std::vector<std::unique_ptr<v1::Inference::Stub>>> ConnectAll(const LoadOptions& options) {
+absl::StatusOr<std::vector<std::unique_ptr<v1::Inference::Stub>>> ConnectAll(
+    const LoadOptions& options) {
   std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
   for (int i = 0; i < options.connections; ++i) {
     auto channel = MakeChannel(options.target, i);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-      return absl::UnavailableError(absl::StrCat("cannot connect to ", options.target, " (connection ", i + 1,
-                                                 " of ", options.connections, ")"));
+      return absl::UnavailableError(absl::StrCat("cannot connect to ", options.target,
+                                                 " (connection ", i + 1, " of ",
+                                                 options.connections, ")"));
     }
     stubs.push_back(v1::Inference::NewStub(channel));
   }
@@ -212,9 +217,10 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
   if (!stubs.ok()) return stubs.status();
   RequestFactory factory(options);
   const Clock::time_point start = Clock::now();
-  const Clock::time_point end = options.duration_s > 0
-                                    ? start + std::chrono::microseconds(static_cast<int64_t>(options.duration_s * 1e6))
-                                    : Clock::time_point::max();
+  const Clock::time_point end =
+      options.duration_s > 0
+          ? start + std::chrono::microseconds(static_cast<int64_t>(options.duration_s * 1e6))
+          : Clock::time_point::max();
   RunState run(start);
   Clock::time_point next_arrival = start;
   for (int64_t issued = 0; options.requests == 0 || issued < options.requests; ++issued) {

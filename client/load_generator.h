@@ -18,13 +18,13 @@ namespace ropewire::client {
 struct LoadOptions {
   std::string target = "localhost:50051";
   int connections = 1;
-  int concurrency = 1;      // closed loop: requests kept in flight (when rate == 0)
-  double rate = 0;          // > 0: open loop, Poisson arrivals at this many requests/s
-  int64_t requests = 0;     // total requests; 0: run for duration_s
-  double duration_s = 0;    // stop issuing after this long; in-flight requests finish
-  double timeout_s = 0;     // per-request deadline; 0: none
-  bool stream = true;       // GenerateStream; false: unary Generate
-  uint64_t seed = 0;        // prompts, lengths and arrival times
+  int concurrency = 1;    // closed loop: requests kept in flight (when rate == 0)
+  double rate = 0;        // > 0: open loop, Poisson arrivals at this many requests/s
+  int64_t requests = 0;   // total requests; 0: run for duration_s
+  double duration_s = 0;  // stop issuing after this long; in-flight requests finish
+  double timeout_s = 0;   // per-request deadline; 0: none
+  bool stream = true;     // GenerateStream; false: unary Generate
+  uint64_t seed = 0;      // prompts, lengths and arrival times
   LengthDistribution prompt_len;
   LengthDistribution output_len;
   std::string prompt_text;  // non-empty: every request sends this text instead of random ids

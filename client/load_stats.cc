@@ -21,13 +21,13 @@ double Quantile(const std::vector<double>& sorted, double q) {
 
 std::string FormatDistributionRow(const std::string& name, const Distribution& d) {
   if (d.count == 0) return absl::StrFormat("  %-16s %10s\n", name, "n/a");
-  return absl::StrFormat("  %-16s %10.3f %10.3f %10.3f %10.3f %10.3f %9d\n", name, d.mean * 1e3, d.p50 * 1e3,
-                         d.p90 * 1e3, d.p99 * 1e3, d.max * 1e3, d.count);
+  return absl::StrFormat("  %-16s %10.3f %10.3f %10.3f %10.3f %10.3f %9d\n", name, d.mean * 1e3,
+                         d.p50 * 1e3, d.p90 * 1e3, d.p99 * 1e3, d.max * 1e3, d.count);
 }
 
 nlohmann::json DistributionJson(const Distribution& d) {
-  return {{"count", d.count}, {"mean_ms", d.mean * 1e3}, {"p50_ms", d.p50 * 1e3},
-          {"p90_ms", d.p90 * 1e3}, {"p99_ms", d.p99 * 1e3}, {"max_ms", d.max * 1e3}};
+  return {{"count", d.count},      {"mean_ms", d.mean * 1e3}, {"p50_ms", d.p50 * 1e3},
+          {"p90_ms", d.p90 * 1e3}, {"p99_ms", d.p99 * 1e3},   {"max_ms", d.max * 1e3}};
 }
 
 }  // namespace
@@ -64,7 +64,8 @@ LoadReport BuildReport(const std::vector<RequestRecord>& records, double duratio
     messages += r.messages;
     e2e.push_back(r.e2e_s);
     if (r.ttft_s >= 0) ttft.push_back(r.ttft_s);
-    if (r.streamed && r.ttft_s >= 0 && r.output_tokens > 1) tpot.push_back((r.e2e_s - r.ttft_s) / (r.output_tokens - 1));
+    if (r.streamed && r.ttft_s >= 0 && r.output_tokens > 1)
+      tpot.push_back((r.e2e_s - r.ttft_s) / (r.output_tokens - 1));
     for (size_t i = 0; i < r.gaps_s.size(); ++i) {
       itl_message.push_back(r.gaps_s[i]);
       const int tokens = std::max(1, r.gap_tokens[i]);
@@ -75,7 +76,8 @@ LoadReport BuildReport(const std::vector<RequestRecord>& records, double duratio
     report.request_throughput = static_cast<double>(report.ok) / duration_s;
     report.output_token_throughput = static_cast<double>(report.output_tokens) / duration_s;
   }
-  if (messages > 0) report.tokens_per_message = static_cast<double>(report.output_tokens) / messages;
+  if (messages > 0)
+    report.tokens_per_message = static_cast<double>(report.output_tokens) / messages;
   report.ttft = Summarize(std::move(ttft));
   report.tpot = Summarize(std::move(tpot));
   report.itl_message = Summarize(std::move(itl_message));
@@ -86,13 +88,14 @@ LoadReport BuildReport(const std::vector<RequestRecord>& records, double duratio
 
 std::string FormatReport(const LoadReport& r) {
   std::string text;
-  absl::StrAppendFormat(&text, "requests:          %d (%d OK) in %.3f s\n", r.requests, r.ok, r.duration_s);
+  absl::StrAppendFormat(&text, "requests:          %d (%d OK) in %.3f s\n", r.requests, r.ok,
+                        r.duration_s);
   absl::StrAppendFormat(&text, "throughput:        %.2f requests/s, %.1f output tokens/s\n",
                         r.request_throughput, r.output_token_throughput);
-  absl::StrAppendFormat(&text, "tokens:            %d prompt, %d output (%.2f per message)\n", r.prompt_tokens,
-                        r.output_tokens, r.tokens_per_message);
-  absl::StrAppendFormat(&text, "latency (ms)       %10s %10s %10s %10s %10s %9s\n", "mean", "p50", "p90", "p99",
-                        "max", "n");
+  absl::StrAppendFormat(&text, "tokens:            %d prompt, %d output (%.2f per message)\n",
+                        r.prompt_tokens, r.output_tokens, r.tokens_per_message);
+  absl::StrAppendFormat(&text, "latency (ms)       %10s %10s %10s %10s %10s %9s\n", "mean", "p50",
+                        "p90", "p99", "max", "n");
   text += FormatDistributionRow("TTFT", r.ttft);
   text += FormatDistributionRow("TPOT", r.tpot);
   text += FormatDistributionRow("ITL (message)", r.itl_message);

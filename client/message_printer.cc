@@ -22,15 +22,24 @@ std::string ScalarText(const Message& m, const FieldDescriptor* field, int index
   const Reflection* r = m.GetReflection();
   const bool rep = index >= 0;
   switch (field->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return absl::StrCat(rep ? r->GetRepeatedInt32(m, field, index) : r->GetInt32(m, field));
-    case FieldDescriptor::CPPTYPE_INT64: return absl::StrCat(rep ? r->GetRepeatedInt64(m, field, index) : r->GetInt64(m, field));
-    case FieldDescriptor::CPPTYPE_UINT32: return absl::StrCat(rep ? r->GetRepeatedUInt32(m, field, index) : r->GetUInt32(m, field));
-    case FieldDescriptor::CPPTYPE_UINT64: return absl::StrCat(rep ? r->GetRepeatedUInt64(m, field, index) : r->GetUInt64(m, field));
-    case FieldDescriptor::CPPTYPE_DOUBLE: return absl::StrCat(rep ? r->GetRepeatedDouble(m, field, index) : r->GetDouble(m, field));
-    case FieldDescriptor::CPPTYPE_FLOAT: return absl::StrCat(rep ? r->GetRepeatedFloat(m, field, index) : r->GetFloat(m, field));
-    case FieldDescriptor::CPPTYPE_BOOL: return (rep ? r->GetRepeatedBool(m, field, index) : r->GetBool(m, field)) ? "true" : "false";
-    case FieldDescriptor::CPPTYPE_ENUM: return (rep ? r->GetRepeatedEnum(m, field, index) : r->GetEnum(m, field))->name();
-    case FieldDescriptor::CPPTYPE_STRING: return rep ? r->GetRepeatedString(m, field, index) : r->GetString(m, field);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(rep ? r->GetRepeatedInt32(m, field, index) : r->GetInt32(m, field));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(rep ? r->GetRepeatedInt64(m, field, index) : r->GetInt64(m, field));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(rep ? r->GetRepeatedUInt32(m, field, index) : r->GetUInt32(m, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(rep ? r->GetRepeatedUInt64(m, field, index) : r->GetUInt64(m, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return absl::StrCat(rep ? r->GetRepeatedDouble(m, field, index) : r->GetDouble(m, field));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return absl::StrCat(rep ? r->GetRepeatedFloat(m, field, index) : r->GetFloat(m, field));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return (rep ? r->GetRepeatedBool(m, field, index) : r->GetBool(m, field)) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return (rep ? r->GetRepeatedEnum(m, field, index) : r->GetEnum(m, field))->name();
+    case FieldDescriptor::CPPTYPE_STRING:
+      return rep ? r->GetRepeatedString(m, field, index) : r->GetString(m, field);
     case FieldDescriptor::CPPTYPE_MESSAGE: return "<message>";
   }
   return "";
@@ -44,7 +53,8 @@ void AppendMap(const Message& m, const FieldDescriptor* field, int indent, std::
   for (int i = 0; i < r->FieldSize(m, field); ++i) {
     const Message& entry = r->GetRepeatedMessage(m, field, i);
     const auto* type = entry.GetDescriptor();
-    entries.emplace_back(ScalarText(entry, type->map_key(), -1), ScalarText(entry, type->map_value(), -1));
+    entries.emplace_back(ScalarText(entry, type->map_key(), -1),
+                         ScalarText(entry, type->map_value(), -1));
   }
   std::sort(entries.begin(), entries.end());  // map order is unspecified on the wire
   for (const auto& [key, value] : entries) {
@@ -77,7 +87,8 @@ void AppendField(const Message& m, const FieldDescriptor* field, int indent, std
 
 void AppendFields(const Message& m, int indent, std::string* out) {
   const auto* descriptor = m.GetDescriptor();
-  for (int i = 0; i < descriptor->field_count(); ++i) AppendField(m, descriptor->field(i), indent, out);
+  for (int i = 0; i < descriptor->field_count(); ++i)
+    AppendField(m, descriptor->field(i), indent, out);
 }
 
 }  // namespace

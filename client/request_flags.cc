@@ -19,22 +19,26 @@ absl::Status ParseFloatFlag(const std::string& text, const std::string& flag, fl
 
 }  // namespace
 
-void RegisterSamplingFlags(base::CliFlags& flags, SamplingFlags* s, bool per_request_length_and_seed) {
+void RegisterSamplingFlags(base::CliFlags& flags, SamplingFlags* s,
+                           bool per_request_length_and_seed) {
   if (per_request_length_and_seed) {
     flags.Add("max-tokens", &s->max_tokens, "tokens to generate at most (0: the server default)");
     flags.Add("seed", &s->seed, "sampling seed; same seed, same tokens (unset: random)");
   }
-  flags.Add("temperature", &s->temperature, "sampling temperature, 0 = greedy (unset: server default 1)");
+  flags.Add("temperature", &s->temperature,
+            "sampling temperature, 0 = greedy (unset: server default 1)");
   flags.Add("top-k", &s->top_k, "keep the k most likely tokens (unset: off)");
   flags.Add("top-p", &s->top_p, "nucleus sampling threshold in (0, 1] (unset: 1)");
   flags.Add("min-p", &s->min_p, "drop tokens below min_p x the top probability (unset: 0)");
-  flags.Add("repetition-penalty", &s->repetition_penalty, "> 0; above 1 discourages repeats (unset: 1)");
+  flags.Add("repetition-penalty", &s->repetition_penalty,
+            "> 0; above 1 discourages repeats (unset: 1)");
   flags.Add("presence-penalty", &s->presence_penalty, "in [-2, 2] (unset: 0)");
   flags.Add("frequency-penalty", &s->frequency_penalty, "in [-2, 2] (unset: 0)");
   flags.Add("stop", &s->stop_help_placeholder, "stop string; repeat the flag for several");
   flags.Add("stop-token-ids", &s->stop_token_ids, "comma-separated token ids that end generation");
   flags.Add("ignore-eos", &s->ignore_eos, "keep generating after the end-of-sequence token");
-  flags.Add("logprobs", &s->logprobs, "return log-probabilities with this many alternatives (0-20)");
+  flags.Add("logprobs", &s->logprobs,
+            "return log-probabilities with this many alternatives (0-20)");
 }
 
 absl::Status ApplySamplingFlags(const SamplingFlags& s, v1::GenerateRequest* request) {
@@ -48,12 +52,14 @@ absl::Status ApplySamplingFlags(const SamplingFlags& s, v1::GenerateRequest* req
     Setter set;
   };
   const FloatFlag floats[] = {
-      {&s.temperature, "temperature", [](v1::GenerateRequest* r, float v) { r->set_temperature(v); }},
+      {&s.temperature, "temperature",
+       [](v1::GenerateRequest* r, float v) { r->set_temperature(v); }},
       {&s.top_p, "top-p", [](v1::GenerateRequest* r, float v) { r->set_top_p(v); }},
       {&s.min_p, "min-p", [](v1::GenerateRequest* r, float v) { r->set_min_p(v); }},
       {&s.repetition_penalty, "repetition-penalty",
        [](v1::GenerateRequest* r, float v) { r->set_repetition_penalty(v); }},
-      {&s.presence_penalty, "presence-penalty", [](v1::GenerateRequest* r, float v) { r->set_presence_penalty(v); }},
+      {&s.presence_penalty, "presence-penalty",
+       [](v1::GenerateRequest* r, float v) { r->set_presence_penalty(v); }},
       {&s.frequency_penalty, "frequency-penalty",
        [](v1::GenerateRequest* r, float v) { r->set_frequency_penalty(v); }},
   };
@@ -65,12 +71,14 @@ absl::Status ApplySamplingFlags(const SamplingFlags& s, v1::GenerateRequest* req
   }
   if (!s.top_k.empty()) {
     int top_k = 0;
-    if (!absl::SimpleAtoi(s.top_k, &top_k)) return absl::InvalidArgumentError("--top-k: not an integer: \"" + s.top_k + "\"");
+    if (!absl::SimpleAtoi(s.top_k, &top_k))
+      return absl::InvalidArgumentError("--top-k: not an integer: \"" + s.top_k + "\"");
     request->set_top_k(top_k);
   }
   if (!s.seed.empty()) {
     uint64_t seed = 0;
-    if (!absl::SimpleAtoi(s.seed, &seed)) return absl::InvalidArgumentError("--seed: not an unsigned integer: \"" + s.seed + "\"");
+    if (!absl::SimpleAtoi(s.seed, &seed))
+      return absl::InvalidArgumentError("--seed: not an unsigned integer: \"" + s.seed + "\"");
     request->set_seed(seed);
   }
   for (const std::string& stop : s.stop) request->add_stop(stop);
@@ -84,16 +92,19 @@ absl::Status ApplySamplingFlags(const SamplingFlags& s, v1::GenerateRequest* req
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text, const std::string& flag_name) {
+absl::StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text,
+                                                   const std::string& flag_name) {
   std::vector<int32_t> ids;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     int32_t id = 0;
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &id)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", flag_name, ": not a token id: \"", part, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag_name, ": not a token id: \"", part, "\""));
     }
     ids.push_back(id);
   }
-  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag_name, ": no token ids given"));
+  if (ids.empty())
+    return absl::InvalidArgumentError(absl::StrCat("--", flag_name, ": no token ids given"));
   return ids;
 }
 

@@ -42,7 +42,8 @@ void RegisterSamplingFlags(base::CliFlags& flags, SamplingFlags* sampling,
 absl::Status ApplySamplingFlags(const SamplingFlags& sampling, v1::GenerateRequest* request);
 
 // "1, 2,3" → {1, 2, 3}.
-absl::StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text, const std::string& flag_name);
+absl::StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text,
+                                                   const std::string& flag_name);
 
 // Removes every `--name VALUE` / `--name=VALUE` from `args` and returns the values in order:
 // CliFlags keeps one value per flag, and --stop may be given many times.

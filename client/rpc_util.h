@@ -6,7 +6,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-
 namespace ropewire::client {
 
 // A plaintext channel to `target` (HOST:PORT). Channels with different `connection_index` never

@@ -23,7 +23,8 @@ constexpr double kDefaultCallTimeoutS = 600;
 constexpr double kDefaultHealthTimeoutS = 5;
 
 int Fail(const std::string& what, const grpc::Status& status, const GlobalFlags& global) {
-  std::cerr << "ropewire-cli: " << what << " (" << global.target << ") failed: " << DescribeStatus(status) << "\n";
+  std::cerr << "ropewire-cli: " << what << " (" << global.target
+            << ") failed: " << DescribeStatus(status) << "\n";
   return kExitRpcError;
 }
 
@@ -39,7 +40,8 @@ std::string FinishName(v1::FinishReason reason) {
 void PrintLogprobs(const google::protobuf::RepeatedPtrField<v1::GeneratedTokenLogprobs>& logprobs) {
   for (const auto& token : logprobs) {
     std::vector<std::string> top;
-    for (const auto& alt : token.top()) top.push_back(absl::StrCat(alt.token_id(), ":", alt.logprob()));
+    for (const auto& alt : token.top())
+      top.push_back(absl::StrCat(alt.token_id(), ":", alt.logprob()));
     std::cout << "  token " << token.token_id() << " logprob " << token.logprob();
     if (!top.empty()) std::cout << "  top " << absl::StrJoin(top, " ");
     std::cout << "\n";
@@ -91,7 +93,8 @@ int GenerateStreaming(v1::Inference::Stub& stub, const v1::GenerateRequest& requ
     } else if (!message.text().empty()) {
       std::cout << message.text() << std::flush;
     } else if (message.token_ids_size() > 0) {
-      std::cout << (printed_ids ? " " : "") << absl::StrJoin(message.token_ids(), " ") << std::flush;
+      std::cout << (printed_ids ? " " : "") << absl::StrJoin(message.token_ids(), " ")
+                << std::flush;
       printed_ids = true;
     }
     logprobs.MergeFrom(message.logprobs());
@@ -111,7 +114,8 @@ int GenerateStreaming(v1::Inference::Stub& stub, const v1::GenerateRequest& requ
 int ParseCommandFlags(const std::string& command, base::CliFlags& flags, GlobalFlags* global,
                       const std::vector<std::string>& args) {
   flags.Add("target", &global->target, "server address HOST:PORT");
-  flags.Add("timeout", &global->timeout_s, "per-call deadline in seconds (0: the command's default)");
+  flags.Add("timeout", &global->timeout_s,
+            "per-call deadline in seconds (0: the command's default)");
   std::vector<std::string> words = {"ropewire-cli"};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -140,12 +144,15 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   GlobalFlags global;
   std::string prompt, prompt_token_ids, request_id;
   bool stream = false, json = false;
-  base::CliFlags flags("usage: ropewire-cli generate (--prompt TEXT | --prompt-token-ids 1,2,3) [flags]");
+  base::CliFlags flags(
+      "usage: ropewire-cli generate (--prompt TEXT | --prompt-token-ids 1,2,3) [flags]");
   flags.Add("prompt", &prompt, "prompt text (the server must have a tokenizer)");
   flags.Add("prompt-token-ids", &prompt_token_ids, "prompt as comma-separated token ids");
-  flags.Add("request-id", &request_id, "request id for the server's logs (default: assigned by the server)");
+  flags.Add("request-id", &request_id,
+            "request id for the server's logs (default: assigned by the server)");
   flags.Add("stream", &stream, "GenerateStream: print text (or token ids) as it is produced");
-  flags.Add("json", &json, "print the response as JSON (with --stream: one JSON object per message)");
+  flags.Add("json", &json,
+            "print the response as JSON (with --stream: one JSON object per message)");
   RegisterSamplingFlags(flags, &sampling);
   if (int code = ParseCommandFlags("generate", flags, &global, args); code >= 0) return code;
 
@@ -164,7 +171,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     return UsageError("generate", std::string(s.message()));
   }
   auto stub = v1::Inference::NewStub(MakeChannel(global.target));
-  return stream ? GenerateStreaming(*stub, request, json, global) : GenerateUnary(*stub, request, json, global);
+  return stream ? GenerateStreaming(*stub, request, json, global)
+                : GenerateUnary(*stub, request, json, global);
 }
 
 int RunTokenize(const std::vector<std::string>& args) {
@@ -183,7 +191,8 @@ int RunTokenize(const std::vector<std::string>& args) {
   v1::TokenizeResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
-  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.target))->Tokenize(&context, request, &response);
+  grpc::Status status =
+      v1::Inference::NewStub(MakeChannel(global.target))->Tokenize(&context, request, &response);
   if (!status.ok()) return Fail("tokenize", status, global);
   std::cout << (json ? ToJson(response, false) : absl::StrJoin(response.token_ids(), " ")) << "\n";
   return kExitOk;
@@ -224,19 +233,22 @@ int RunStats(const std::vector<std::string>& args) {
 int RunHealth(const std::vector<std::string>& args) {
   GlobalFlags global;
   std::string service;
-  base::CliFlags flags("usage: ropewire-cli health [--service NAME]  (exit 0 when SERVING, 1 otherwise)");
-  flags.Add("service", &service, "service to check; empty: the whole server (e.g. ropewire.v1.Inference)");
+  base::CliFlags flags(
+      "usage: ropewire-cli health [--service NAME]  (exit 0 when SERVING, 1 otherwise)");
+  flags.Add("service", &service,
+            "service to check; empty: the whole server (e.g. ropewire.v1.Inference)");
   if (int code = ParseCommandFlags("health", flags, &global, args); code >= 0) return code;
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultHealthTimeoutS));
-  grpc::Status status =
-      grpc::health::v1::Health::NewStub(MakeChannel(global.target))->Check(&context, request, &response);
+  grpc::Status status = grpc::health::v1::Health::NewStub(MakeChannel(global.target))
+                            ->Check(&context, request, &response);
   if (!status.ok()) return Fail("health check", status, global);
   std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
-  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitRpcError;
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk
+                                                                             : kExitRpcError;
 }
 
 }  // namespace ropewire::client

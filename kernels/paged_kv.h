@@ -36,9 +36,7 @@ struct RaggedBatchView {
   int max_blocks_per_seq = 0;
 
   int QueryLen(int s) const { return query_start[s + 1] - query_start[s]; }
-  const int32_t* BlockTable(int s) const {
-    return block_tables + int64_t(s) * max_blocks_per_seq;
-  }
+  const int32_t* BlockTable(int s) const { return block_tables + int64_t(s) * max_blocks_per_seq; }
 };
 
 }  // namespace ropewire::kernels

@@ -78,8 +78,8 @@ struct RelativeBiasSpec {
 // table_rows rows (learned weights, or sinusoids built by the model).
 struct AbsoluteSpec {
   int64_t table_rows = 0;
-  int offset = 0;           // OPT and XGLM: 2
-  int padding_idx = -1;     // sinusoidal: row zeroed by the reference (never a real position)
+  int offset = 0;        // OPT and XGLM: 2
+  int padding_idx = -1;  // sinusoidal: row zeroed by the reference (never a real position)
 };
 
 struct PositionEncoding {

@@ -41,8 +41,7 @@ std::vector<float> DefaultInverseFrequencies(double theta, int rotary_dim) {
 
 std::vector<float> InverseFrequenciesForLength(const RopeSpec& spec, int64_t length) {
   switch (spec.length_rule) {
-    case RopeLengthRule::kStatic:
-      return spec.inv_freq;
+    case RopeLengthRule::kStatic: return spec.inv_freq;
     case RopeLengthRule::kDynamicNtk:
       if (length <= spec.dynamic_base_length) return spec.inv_freq;
       return DefaultInverseFrequencies(DynamicNtkBase(spec, length), spec.rotary_dim);
@@ -54,12 +53,9 @@ std::vector<float> InverseFrequenciesForLength(const RopeSpec& spec, int64_t len
 
 int64_t RopeTableKey(const RopeSpec& spec, int64_t length) {
   switch (spec.length_rule) {
-    case RopeLengthRule::kStatic:
-      return 0;
-    case RopeLengthRule::kDynamicNtk:
-      return std::max(length, spec.dynamic_base_length);
-    case RopeLengthRule::kLongRope:
-      return length > spec.long_threshold ? 1 : 0;
+    case RopeLengthRule::kStatic: return 0;
+    case RopeLengthRule::kDynamicNtk: return std::max(length, spec.dynamic_base_length);
+    case RopeLengthRule::kLongRope: return length > spec.long_threshold ? 1 : 0;
   }
   return 0;
 }
@@ -97,10 +93,8 @@ RopeTableSet::RopeTableSet(const RopeSpec& spec)
 
 RopeTable* RopeTableSet::TableFor(int64_t length) {
   switch (spec_.length_rule) {
-    case RopeLengthRule::kStatic:
-      return &base_;
-    case RopeLengthRule::kLongRope:
-      return length > spec_.long_threshold ? long_.get() : &base_;
+    case RopeLengthRule::kStatic: return &base_;
+    case RopeLengthRule::kLongRope: return length > spec_.long_threshold ? long_.get() : &base_;
     case RopeLengthRule::kDynamicNtk: {
       if (length <= spec_.dynamic_base_length) return &base_;
       auto& table = by_length_[length];

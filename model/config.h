@@ -52,21 +52,21 @@ struct ModelConfig {
   float norm_eps = 1e-6f;
   Activation activation = Activation::kSilu;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;     // biases on the q, k and v projections
-  bool o_bias = false;       // bias on the attention output projection
-  bool mlp_bias = false;     // biases on the MLP projections
-  bool gated_mlp = true;     // SwiGLU [gate; up] (Llama) rather than up → act → down
-  bool norm_bias = false;    // LayerNorm with a bias
+  bool qkv_bias = false;   // biases on the q, k and v projections
+  bool o_bias = false;     // bias on the attention output projection
+  bool mlp_bias = false;   // biases on the MLP projections
+  bool gated_mlp = true;   // SwiGLU [gate; up] (Llama) rather than up → act → down
+  bool norm_bias = false;  // LayerNorm with a bias
   ResidualLayout residual = ResidualLayout::kSequential;
   bool embedding_norm = false;   // LayerNorm right after the token embedding (BLOOM)
   float embedding_scale = 1.0f;  // token embeddings × this (XGLM: sqrt(d_model))
   // Token-embedding width when it differs from hidden_size (OPT's word_embed_proj_dim, with
   // project_in/project_out); 0: hidden_size.
   int64_t embedding_dim = 0;
-  float softmax_scale = 0.0f;    // 0: 1/sqrt(head_dim)
+  float softmax_scale = 0.0f;                    // 0: 1/sqrt(head_dim)
   bool scale_attn_by_inverse_layer_idx = false;  // GPT-2: scores also / (layer + 1)
-  float clip_qkv = 0.0f;         // MPT: clamp the fused qkv to ±clip_qkv (0: off)
-  bool final_norm = true;        // a norm before the LM head
+  float clip_qkv = 0.0f;                         // MPT: clamp the fused qkv to ±clip_qkv (0: off)
+  bool final_norm = true;                        // a norm before the LM head
   bool lm_head_bias = false;
   // Per layer: attend only this many most recent positions (0 = full causal attention).
   std::vector<int> sliding_window;

@@ -45,19 +45,20 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
                                              const std::string& source) {
   nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": invalid JSON"));
-  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(source, ": not a JSON object"));
+  if (!j.is_object())
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not a JSON object"));
   const JsonReader json(j, source);
   ModelConfig config;
   config.source = source;
   ASSIGN_OR_RETURN(config.model_type, json.String("model_type"));
   const ModelFamily* family = FindModelFamily(config.model_type);
   if (family == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": unsupported model_type \"", config.model_type,
-        "\" (supported: ", absl::StrJoin(SupportedModelTypes(), ", "), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": unsupported model_type \"", config.model_type,
+                     "\" (supported: ", absl::StrJoin(SupportedModelTypes(), ", "), ")"));
   }
-  if (j.contains("architectures") && j["architectures"].is_array() &&
-      !j["architectures"].empty() && j["architectures"][0].is_string()) {
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
     config.architecture = j["architectures"][0].get<std::string>();
   }
   RETURN_IF_ERROR(family->parse(json, &config));

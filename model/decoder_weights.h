@@ -26,26 +26,26 @@ struct NormWeights {
 
 struct DecoderLayerWeights {
   NormWeights attn_norm;
-  NormWeights mlp_norm;           // unused for ResidualLayout::kParallelSharedNorm
-  Matrix qkv;                     // rows [q: H*d; k: KV*d; v: KV*d]
-  std::vector<float> qkv_bias;    // empty when none
-  Matrix o_proj;                  // [hidden, H*d]
+  NormWeights mlp_norm;         // unused for ResidualLayout::kParallelSharedNorm
+  Matrix qkv;                   // rows [q: H*d; k: KV*d; v: KV*d]
+  std::vector<float> qkv_bias;  // empty when none
+  Matrix o_proj;                // [hidden, H*d]
   std::vector<float> o_bias;
-  Matrix up;                      // [2I, hidden] as [gate; up] when gated, else [I, hidden]
+  Matrix up;  // [2I, hidden] as [gate; up] when gated, else [I, hidden]
   std::vector<float> up_bias;
-  Matrix down;                    // [hidden, I]
+  Matrix down;  // [hidden, I]
   std::vector<float> down_bias;
 };
 
 struct DecoderWeights {
-  Matrix embed_tokens;            // [vocab, embedding width]
-  NormWeights embed_norm;         // config.embedding_norm (BLOOM)
-  Matrix project_in;              // OPT: [hidden, embedding width] when the widths differ
-  Matrix project_out;             // OPT: [embedding width, hidden]
-  Matrix position_table;          // learned or sinusoidal [rows, hidden]
+  Matrix embed_tokens;     // [vocab, embedding width]
+  NormWeights embed_norm;  // config.embedding_norm (BLOOM)
+  Matrix project_in;       // OPT: [hidden, embedding width] when the widths differ
+  Matrix project_out;      // OPT: [embedding width, hidden]
+  Matrix position_table;   // learned or sinusoidal [rows, hidden]
   std::vector<DecoderLayerWeights> layers;
   NormWeights final_norm;
-  Matrix lm_head;                 // empty when tied to embed_tokens
+  Matrix lm_head;  // empty when tied to embed_tokens
   std::vector<float> lm_head_bias;
 };
 

@@ -14,10 +14,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "base/cli_flags.h"
-#include "model/greedy.h"
-#include "model/model_info.h"
 #include "model/config_json.h"
 #include "model/executor.h"
+#include "model/greedy.h"
+#include "model/model_info.h"
 #include "nlohmann/json.hpp"
 
 namespace {

@@ -12,7 +12,8 @@ int32_t ArgMax(const float* values, int64_t n) {
   return static_cast<int32_t>(std::max_element(values, values + n) - values);
 }
 
-absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor, const std::vector<int32_t>& prompt,
+absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor,
+                                            const std::vector<int32_t>& prompt,
                                             const GreedyOptions& options) {
   if (prompt.empty()) return absl::InvalidArgumentError("prompt must hold at least one token");
   if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
@@ -29,14 +30,16 @@ absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor, const std::v
 
   GreedyResult result;
   std::vector<float> logits;
-  const int chunk = options.prefill_chunk > 0 ? options.prefill_chunk : static_cast<int>(prompt.size());
+  const int chunk =
+      options.prefill_chunk > 0 ? options.prefill_chunk : static_cast<int>(prompt.size());
   for (size_t start = 0; start < prompt.size(); start += chunk) {
     const size_t end = std::min(prompt.size(), start + chunk);
     StepPlan plan;
     std::vector<int32_t> piece(prompt.begin() + start, prompt.begin() + end);
     plan.AddSequence(0, piece, static_cast<int32_t>(start), 0, blocks, /*want_logits=*/false);
     if (options.keep_prompt_logits) {
-      for (int32_t row = 0; row < static_cast<int32_t>(piece.size()); ++row) plan.logits_rows.push_back(row);
+      for (int32_t row = 0; row < static_cast<int32_t>(piece.size()); ++row)
+        plan.logits_rows.push_back(row);
     } else if (end == prompt.size()) {
       plan.logits_rows.push_back(static_cast<int32_t>(piece.size()) - 1);
     }

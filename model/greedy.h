@@ -12,8 +12,8 @@ namespace ropewire::model {
 
 struct GreedyOptions {
   int max_tokens = 16;
-  int prefill_chunk = 0;     // prompt tokens per step; 0 = the whole prompt in one step
-  bool stop_at_eos = true;   // stop after emitting one of the config's EOS ids
+  int prefill_chunk = 0;            // prompt tokens per step; 0 = the whole prompt in one step
+  bool stop_at_eos = true;          // stop after emitting one of the config's EOS ids
   bool keep_prompt_logits = false;  // also return logits of every prompt position
 };
 
@@ -23,7 +23,8 @@ struct GreedyResult {
   std::vector<float> prompt_logits;  // [prompt_len, vocab] when keep_prompt_logits
 };
 
-absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor, const std::vector<int32_t>& prompt,
+absl::StatusOr<GreedyResult> GenerateGreedy(StepExecutor& executor,
+                                            const std::vector<int32_t>& prompt,
                                             const GreedyOptions& options);
 
 // Index of the largest value (the first one on ties).

@@ -47,7 +47,8 @@ absl::StatusOr<double> JsonReader::Double(const std::string& key, double fallbac
 absl::StatusOr<bool> JsonReader::Bool(const std::string& key, bool fallback) const {
   if (!Has(key)) return fallback;
   const auto& value = object_.at(key);
-  if (!value.is_boolean()) return Error(key, absl::StrCat("must be true or false, got ", value.dump()));
+  if (!value.is_boolean())
+    return Error(key, absl::StrCat("must be true or false, got ", value.dump()));
   return value.get<bool>();
 }
 

@@ -38,9 +38,7 @@ nlohmann::json RopeJson(const kernels::PositionEncoding& p) {
 nlohmann::json PositionEncodingJson(const kernels::PositionEncoding& p) {
   nlohmann::json pos;
   switch (p.kind) {
-    case kernels::PositionKind::kRope:
-      pos = RopeJson(p);
-      break;
+    case kernels::PositionKind::kRope: pos = RopeJson(p); break;
     case kernels::PositionKind::kAlibi:
       pos["slopes"] = p.alibi.slopes;
       pos["form"] = p.alibi.bf16_key_position_form ? "bf16(slope * key_position) * bias_scale"
@@ -58,8 +56,7 @@ nlohmann::json PositionEncodingJson(const kernels::PositionEncoding& p) {
       pos["offset"] = p.absolute.offset;
       if (p.absolute.padding_idx >= 0) pos["padding_idx"] = p.absolute.padding_idx;
       break;
-    case kernels::PositionKind::kNone:
-      break;
+    case kernels::PositionKind::kNone: break;
   }
   const std::string name = PositionEncodingName(p);
   pos["kind"] = name.substr(0, name.find('/'));  // "rope", "alibi", "learned", ...

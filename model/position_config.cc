@@ -50,11 +50,13 @@ absl::StatusOr<std::vector<float>> FactorList(const JsonReader& rope, const std:
   if (!rope.Has(key)) return rope.Error(key, "is missing");
   const auto& list = rope.object().at(key);
   if (!list.is_array() || static_cast<int>(list.size()) != expected) {
-    return rope.Error(key, absl::StrCat("must be a list of rotary_dim / 2 = ", expected, " numbers"));
+    return rope.Error(key,
+                      absl::StrCat("must be a list of rotary_dim / 2 = ", expected, " numbers"));
   }
   std::vector<float> out;
   for (const auto& v : list) {
-    if (!v.is_number() || !(v.get<double>() > 0)) return rope.Error(key, "must hold positive numbers");
+    if (!v.is_number() || !(v.get<double>() > 0))
+      return rope.Error(key, "must hold positive numbers");
     out.push_back(static_cast<float>(v.get<double>()));
   }
   return out;
@@ -157,9 +159,9 @@ absl::Status ApplyLongRope(const JsonReader& rope, const RopeInputs& in, RopeSpe
   ASSIGN_OR_RETURN(std::vector<float> long_factor, FactorList(rope, "long_factor", half));
   ASSIGN_OR_RETURN(double factor,
                    rope.Double("factor", double(in.max_positions) / double(in.original_positions)));
-  double attention = factor <= 1.0 ? 1.0
-                                   : std::sqrt(1.0 + std::log(factor) /
-                                                         std::log(double(in.original_positions)));
+  double attention =
+      factor <= 1.0 ? 1.0
+                    : std::sqrt(1.0 + std::log(factor) / std::log(double(in.original_positions)));
   ASSIGN_OR_RETURN(attention, rope.Double("attention_factor", attention));
   auto table = [&](const std::vector<float>& ext) {
     std::vector<float> inv(half);
@@ -222,9 +224,9 @@ absl::StatusOr<int> RotaryDim(const JsonReader& json, const JsonReader& rope,
     rotary_dim = static_cast<int>(dim);
   } else {
     key = "partial_rotary_factor";
-    ASSIGN_OR_RETURN(double partial, FirstDouble({{&rope, key}, {&json, key},
-                                                  {&json, rules.partial_alias}},
-                                                 rules.default_partial));
+    ASSIGN_OR_RETURN(double partial,
+                     FirstDouble({{&rope, key}, {&json, key}, {&json, rules.partial_alias}},
+                                 rules.default_partial));
     if (!(partial > 0 && partial <= 1)) return json.Error(key, "must be in (0, 1]");
     if (rules.whole_head_only && partial != 1.0) {
       return json.Error(key, "must be 1: this model type rotates the whole head");
@@ -253,9 +255,10 @@ absl::StatusOr<PositionEncoding> ResolveRopeDict(const JsonReader& json, const J
   if (rules.fixed_unscaled && in.rope_type != "default") {
     return rope.Error("rope_type", "must be \"default\": this model type has no RoPE scaling");
   }
-  ASSIGN_OR_RETURN(in.theta, FirstDouble({{&rope, "rope_theta"}, {&json, "rope_theta"},
-                                          {&json, rules.theta_alias}},
-                                         10000.0));
+  ASSIGN_OR_RETURN(
+      in.theta,
+      FirstDouble({{&rope, "rope_theta"}, {&json, "rope_theta"}, {&json, rules.theta_alias}},
+                  10000.0));
   if (rules.fixed_unscaled) in.theta = 10000.0;
   if (!(in.theta > 1)) return json.Error("rope_theta", "must be greater than 1");
   ASSIGN_OR_RETURN(in.rotary_dim, RotaryDim(json, rope, rules, c.head_dim));

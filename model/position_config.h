@@ -15,8 +15,8 @@ namespace ropewire::model {
 
 // Where a family keeps its RoPE parameters besides the standard keys, and its defaults.
 struct RopeRules {
-  std::string theta_alias;     // gpt_neox (4.x): "rotary_emb_base"
-  std::string partial_alias;   // gpt_neox (4.x): "rotary_pct"
+  std::string theta_alias;       // gpt_neox (4.x): "rotary_emb_base"
+  std::string partial_alias;     // gpt_neox (4.x): "rotary_pct"
   double default_partial = 1.0;  // gpt_neox 0.25, phi 0.5
   // Llama, Mistral and Qwen2 rotate the whole head in the reference (it ignores a partial
   // factor for the default type and cannot run one for the others): refuse one.

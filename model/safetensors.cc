@@ -27,9 +27,9 @@ struct DTypeEntry {
   int bytes;
 };
 constexpr DTypeEntry kDTypes[] = {
-    {"F32", DType::kF32, 4}, {"F16", DType::kF16, 2},   {"BF16", DType::kBF16, 2},
-    {"F64", DType::kF64, 8}, {"I64", DType::kI64, 8},   {"I32", DType::kI32, 4},
-    {"I16", DType::kI16, 2}, {"I8", DType::kI8, 1},     {"U8", DType::kU8, 1},
+    {"F32", DType::kF32, 4},   {"F16", DType::kF16, 2}, {"BF16", DType::kBF16, 2},
+    {"F64", DType::kF64, 8},   {"I64", DType::kI64, 8}, {"I32", DType::kI32, 4},
+    {"I16", DType::kI16, 2},   {"I8", DType::kI8, 1},   {"U8", DType::kU8, 1},
     {"BOOL", DType::kBool, 1},
 };
 
@@ -65,15 +65,14 @@ float HalfToFloat(uint16_t h) {
 }
 
 absl::Status ParseTensorEntry(const std::string& path, const std::string& name,
-                              const nlohmann::json& entry, const uint8_t* data,
-                              uint64_t data_size, TensorInfo* info) {
+                              const nlohmann::json& entry, const uint8_t* data, uint64_t data_size,
+                              TensorInfo* info) {
   auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": tensor \"", name, "\": ", what));
   };
   if (!entry.is_object() || !entry.contains("dtype") || !entry["dtype"].is_string() ||
-      !entry.contains("shape") || !entry["shape"].is_array() ||
-      !entry.contains("data_offsets") || !entry["data_offsets"].is_array() ||
-      entry["data_offsets"].size() != 2) {
+      !entry.contains("shape") || !entry["shape"].is_array() || !entry.contains("data_offsets") ||
+      !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2) {
     return bad("malformed header entry (needs dtype, shape, data_offsets)");
   }
   info->name = name;
@@ -99,8 +98,8 @@ absl::Status ParseTensorEntry(const std::string& path, const std::string& name,
   }
   info->num_bytes = static_cast<int64_t>(end - begin);
   if (info->NumElements() * dtype->bytes != info->num_bytes) {
-    return bad(absl::StrCat("shape ", ShapeString(info->shape), " of ", info->dtype_name,
-                            " needs ", info->NumElements() * dtype->bytes, " bytes but has ",
+    return bad(absl::StrCat("shape ", ShapeString(info->shape), " of ", info->dtype_name, " needs ",
+                            info->NumElements() * dtype->bytes, " bytes but has ",
                             info->num_bytes));
   }
   info->data = data + begin;
@@ -121,9 +120,7 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 absl::Status ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float* dst) {
   switch (dtype) {
-    case DType::kF32:
-      std::memcpy(dst, src, sizeof(float) * count);
-      return absl::OkStatus();
+    case DType::kF32: std::memcpy(dst, src, sizeof(float) * count); return absl::OkStatus();
     case DType::kF16:
       for (int64_t i = 0; i < count; ++i) {
         uint16_t h;
@@ -139,8 +136,7 @@ absl::Status ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float*
         std::memcpy(dst + i, &bits, 4);
       }
       return absl::OkStatus();
-    default:
-      return absl::InvalidArgumentError("not a floating-point dtype (F32, F16 or BF16)");
+    default: return absl::InvalidArgumentError("not a floating-point dtype (F32, F16 or BF16)");
   }
 }
 
@@ -148,7 +144,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
@@ -157,8 +154,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   file->mapping_size_ = static_cast<size_t>(st.st_size);
   if (file->mapping_size_ < 8) {
     ::close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": file of ", st.st_size, " bytes is too short for a safetensors header"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": file of ", st.st_size,
+                                                   " bytes is too short for a safetensors header"));
   }
   void* mapping = ::mmap(nullptr, file->mapping_size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -179,9 +176,9 @@ absl::Status SafetensorsFile::ParseHeader() {
   uint64_t header_size = 0;
   std::memcpy(&header_size, bytes, 8);  // little-endian u64, as x86-64 and aarch64 store it
   if (header_size > kMaxHeaderBytes || header_size > mapping_size_ - 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path_, ": header claims ", header_size, " bytes but the file holds ", mapping_size_,
-        " (truncated or not a safetensors file)"));
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": header claims ", header_size,
+                                                   " bytes but the file holds ", mapping_size_,
+                                                   " (truncated or not a safetensors file)"));
   }
   const std::string header(reinterpret_cast<const char*>(bytes + 8), header_size);
   nlohmann::json j = nlohmann::json::parse(header, nullptr, /*allow_exceptions=*/false);
@@ -209,7 +206,8 @@ absl::StatusOr<std::unique_ptr<TensorStore>> TensorStore::Open(const std::string
     nlohmann::json index;
     RETURN_IF_ERROR(ReadJsonFile(index_path, &index));
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path, ": missing \"weight_map\" object"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path, ": missing \"weight_map\" object"));
     }
     std::set<std::string> shard_names;
     for (const auto& [tensor, shard] : index["weight_map"].items()) {

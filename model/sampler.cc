@@ -29,15 +29,18 @@ double UniformFromSeed(uint64_t seed, uint64_t index) {
 }
 
 absl::Status SamplingParams::Validate(int64_t vocab_size) const {
-  if (!(temperature >= 0.0f) || !std::isfinite(temperature)) return Invalid("temperature", ">= 0", temperature);
+  if (!(temperature >= 0.0f) || !std::isfinite(temperature))
+    return Invalid("temperature", ">= 0", temperature);
   if (top_k < 0) return Invalid("top_k", ">= 0 (0 disables it)", top_k);
   if (!(top_p > 0.0f && top_p <= 1.0f)) return Invalid("top_p", "in (0, 1]", top_p);
   if (!(min_p >= 0.0f && min_p <= 1.0f)) return Invalid("min_p", "in [0, 1]", min_p);
   if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty)) {
     return Invalid("repetition_penalty", "> 0", repetition_penalty);
   }
-  if (!(std::abs(presence_penalty) <= 2.0f)) return Invalid("presence_penalty", "in [-2, 2]", presence_penalty);
-  if (!(std::abs(frequency_penalty) <= 2.0f)) return Invalid("frequency_penalty", "in [-2, 2]", frequency_penalty);
+  if (!(std::abs(presence_penalty) <= 2.0f))
+    return Invalid("presence_penalty", "in [-2, 2]", presence_penalty);
+  if (!(std::abs(frequency_penalty) <= 2.0f))
+    return Invalid("frequency_penalty", "in [-2, 2]", frequency_penalty);
   if (logprobs < 0 || logprobs > 20) return Invalid("logprobs", "in [0, 20]", logprobs);
   if (logprobs > vocab_size) return Invalid("logprobs", "at most the vocabulary size", logprobs);
   return absl::OkStatus();
@@ -83,7 +86,8 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
     // Plain temperature sampling: one linear pass, candidates in token-id order.
     probs_.resize(vocab_size_);
     double total = 0.0;
-    for (int64_t i = 0; i < vocab_size_; ++i) total += probs_[i] = std::exp((work_[i] - max_logit) / params.temperature);
+    for (int64_t i = 0; i < vocab_size_; ++i)
+      total += probs_[i] = std::exp((work_[i] - max_logit) / params.temperature);
     double target = u * total;
     for (int64_t i = 0; i < vocab_size_; ++i) {
       target -= probs_[i];
@@ -93,13 +97,16 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
   }
   // Candidates best first (ties by token id, so the order is deterministic). Only as many are
   // sorted as top-k, top-p and min-p can keep: a small prefix usually holds all the mass.
-  auto better = [&](int32_t a, int32_t b) { return work_[a] > work_[b] || (work_[a] == work_[b] && a < b); };
+  auto better = [&](int32_t a, int32_t b) {
+    return work_[a] > work_[b] || (work_[a] == work_[b] && a < b);
+  };
   order_.resize(vocab_size_);
   std::iota(order_.begin(), order_.end(), 0);
   if (params.min_p > 0.0f) {  // drop tokens below min_p × the best probability up front
     const float cutoff = max_logit + params.temperature * std::log(params.min_p);
-    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](int32_t t) { return work_[t] < cutoff; }),
-                 order_.end());
+    order_.erase(
+        std::remove_if(order_.begin(), order_.end(), [&](int32_t t) { return work_[t] < cutoff; }),
+        order_.end());
   }
   int64_t keep = static_cast<int64_t>(order_.size());
   double total = 0.0;  // mass top-p is a fraction of: every candidate, or the top-k
@@ -109,7 +116,8 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
     order_.resize(keep);
   }
   for (int32_t t : order_) total += std::exp((work_[t] - max_logit) / params.temperature);
-  for (int64_t sorted = std::min<int64_t>(keep, 64);; sorted = std::min<int64_t>(keep, sorted * 16)) {
+  for (int64_t sorted = std::min<int64_t>(keep, 64);;
+       sorted = std::min<int64_t>(keep, sorted * 16)) {
     std::partial_sort(order_.begin(), order_.begin() + sorted, order_.end(), better);
     probs_.resize(sorted);
     double mass = 0.0;
@@ -144,7 +152,9 @@ void Sampler::FillLogprobs(const float* logits, int n, int32_t chosen, SampledTo
   if (n <= 0) return;
   order_.resize(vocab_size_);
   std::iota(order_.begin(), order_.end(), 0);
-  auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  auto better = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), better);
   for (int i = 0; i < n; ++i) {
     out->top.push_back({order_[i], static_cast<float>(logits[order_[i]] - log_normaliser)});
@@ -158,7 +168,8 @@ SampledToken Sampler::Sample(const float* logits, const SamplingParams& params,
   ApplyPenalties(params, prompt, output);
   SampledToken result;
   if (params.temperature == 0.0f) {
-    result.token = static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    result.token =
+        static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
   } else {
     result.token = Draw(params, seed, output.size());
   }

@@ -34,8 +34,8 @@ struct TokenLogprob {
 
 struct SampledToken {
   int32_t token = 0;
-  float logprob = 0.0f;                 // of the chosen token under the model's distribution
-  std::vector<TokenLogprob> top;        // `logprobs` most likely tokens, best first
+  float logprob = 0.0f;           // of the chosen token under the model's distribution
+  std::vector<TokenLogprob> top;  // `logprobs` most likely tokens, best first
 };
 
 class Sampler {
@@ -56,10 +56,10 @@ class Sampler {
   void FillLogprobs(const float* logits, int n, int32_t chosen, SampledToken* out);
 
   int64_t vocab_size_;
-  std::vector<float> work_;             // penalised, scaled logits
-  std::vector<int32_t> order_;          // candidate token ids
+  std::vector<float> work_;     // penalised, scaled logits
+  std::vector<int32_t> order_;  // candidate token ids
   std::vector<float> probs_;
-  std::vector<int32_t> counts_;         // occurrences in the output, for penalties
+  std::vector<int32_t> counts_;  // occurrences in the output, for penalties
 };
 
 // splitmix64-based uniform double in [0, 1) for (seed, index): the sampler's random source.

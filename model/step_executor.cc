@@ -41,10 +41,10 @@ absl::Status CheckStepPlan(const StepPlan& plan, const ModelConfig& config, int 
   for (int s = 0; s < plan.num_seqs(); ++s) {
     const int64_t length = int64_t(plan.position_offset[s]) + plan.kv_len[s];
     if (length > max_model_len) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "sequence ", plan.seq_ids[s], " reaches position ", length - 1, " but the model serves ",
-          max_model_len, " positions (max_model_len, ", PositionEncodingName(config.position),
-          ")"));
+      return absl::OutOfRangeError(absl::StrCat("sequence ", plan.seq_ids[s], " reaches position ",
+                                                length - 1, " but the model serves ", max_model_len,
+                                                " positions (max_model_len, ",
+                                                PositionEncodingName(config.position), ")"));
     }
   }
   return absl::OkStatus();
@@ -56,7 +56,8 @@ namespace {
 std::vector<const kernels::RopeSpec*> RopeSpecs(const ModelConfig& config) {
   std::vector<const kernels::RopeSpec*> specs;
   if (config.position_by_layer.empty()) {
-    if (config.position.kind == kernels::PositionKind::kRope) specs.push_back(&config.position.rope);
+    if (config.position.kind == kernels::PositionKind::kRope)
+      specs.push_back(&config.position.rope);
     return specs;
   }
   for (const kernels::PositionEncoding& layer : config.position_by_layer) {
@@ -70,7 +71,8 @@ std::vector<const kernels::RopeSpec*> RopeSpecs(const ModelConfig& config) {
 int64_t StepExecutor::PositionTableKey(int64_t length) const {
   // Each layer's key is non-decreasing in length, so their sum changes exactly when one does.
   int64_t key = 0;
-  for (const kernels::RopeSpec* spec : RopeSpecs(config())) key += kernels::RopeTableKey(*spec, length);
+  for (const kernels::RopeSpec* spec : RopeSpecs(config()))
+    key += kernels::RopeTableKey(*spec, length);
   return key;
 }
 

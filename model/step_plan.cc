@@ -6,9 +6,8 @@
 
 namespace ropewire::model {
 
-void StepPlan::AddSequence(int64_t seq_id, const std::vector<int32_t>& tokens,
-                           int32_t cache_start, int32_t offset,
-                           const std::vector<int32_t>& blocks, bool want_logits) {
+void StepPlan::AddSequence(int64_t seq_id, const std::vector<int32_t>& tokens, int32_t cache_start,
+                           int32_t offset, const std::vector<int32_t>& blocks, bool want_logits) {
   if (query_start.empty()) query_start.push_back(0);
   seq_ids.push_back(seq_id);
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -99,21 +98,21 @@ absl::Status CheckSequence(const StepPlan& plan, int s, int num_blocks, int bloc
   }
   const int needed_blocks = (kv_len + block_size - 1) / block_size;
   if (needed_blocks > plan.num_table_blocks[s]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "step plan: sequence ", plan.seq_ids[s], " needs ", needed_blocks, " blocks"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("step plan: sequence ", plan.seq_ids[s], " needs ", needed_blocks, " blocks"));
   }
   const std::span<const int32_t> table = plan.BlockTable(s);
   for (int b = 0; b < needed_blocks; ++b) {
     if (table[b] < 0 || table[b] >= num_blocks) {
-      return absl::InvalidArgumentError(absl::StrCat("step plan: sequence ", plan.seq_ids[s],
-                                                     " uses invalid block ", table[b]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("step plan: sequence ", plan.seq_ids[s], " uses invalid block ", table[b]));
     }
   }
   for (int32_t row = plan.query_start[s]; row < plan.query_start[s + 1]; ++row) {
     const int32_t index = kv_len - (plan.query_start[s + 1] - row);
     if (plan.slots[row] != table[index / block_size] * block_size + index % block_size) {
-      return absl::InvalidArgumentError(absl::StrCat("step plan: token row ", row,
-                                                     " has a slot outside its block table"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("step plan: token row ", row, " has a slot outside its block table"));
     }
   }
   return absl::OkStatus();
@@ -126,8 +125,8 @@ absl::Status ValidateStepPlan(const StepPlan& plan, int64_t vocab_size, int num_
   if (absl::Status s = CheckSizes(plan, block_size); !s.ok()) return s;
   for (int32_t id : plan.token_ids) {
     if (id < 0 || id >= vocab_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("step plan: token id ", id, " outside the vocabulary [0, ", vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "step plan: token id ", id, " outside the vocabulary [0, ", vocab_size, ")"));
     }
   }
   for (int s = 0; s < plan.num_seqs(); ++s) {
@@ -137,7 +136,8 @@ absl::Status ValidateStepPlan(const StepPlan& plan, int64_t vocab_size, int num_
   }
   for (int32_t row : plan.logits_rows) {
     if (row < 0 || row >= plan.num_tokens()) {
-      return absl::InvalidArgumentError(absl::StrCat("step plan: logits row ", row, " out of range"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("step plan: logits row ", row, " out of range"));
     }
   }
   return absl::OkStatus();

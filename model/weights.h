@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "base/huge_page_allocator.h"
 #include "absl/status/statusor.h"
+#include "base/huge_page_allocator.h"
 #include "model/safetensors.h"
 
 namespace ropewire::model {

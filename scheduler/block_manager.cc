@@ -34,13 +34,15 @@ uint64_t BlockManager::ChainHash(uint64_t parent_hash, const int32_t* tokens, in
   return h == 0 ? 1 : h;  // 0 is reserved for "no parent"
 }
 
-int32_t BlockManager::LookupCached(uint64_t hash, uint64_t parent_hash, const int32_t* tokens) const {
+int32_t BlockManager::LookupCached(uint64_t hash, uint64_t parent_hash,
+                                   const int32_t* tokens) const {
   if (!prefix_caching_) return -1;
   auto it = hash_to_block_.find(hash);
   if (it == hash_to_block_.end()) return -1;
   const int32_t block = it->second;
   if (parent_hash_[block] != parent_hash ||
-      std::memcmp(&block_tokens_[size_t(block) * block_size_], tokens, sizeof(int32_t) * block_size_) != 0) {
+      std::memcmp(&block_tokens_[size_t(block) * block_size_], tokens,
+                  sizeof(int32_t) * block_size_) != 0) {
     return -1;  // a hash collision, not the same prefix
   }
   return block;
@@ -49,15 +51,24 @@ int32_t BlockManager::LookupCached(uint64_t hash, uint64_t parent_hash, const in
 void BlockManager::QueuePushBack(int32_t block) {
   prev_[block] = tail_;
   next_[block] = -1;
-  if (tail_ >= 0) next_[tail_] = block; else head_ = block;
+  if (tail_ >= 0)
+    next_[tail_] = block;
+  else
+    head_ = block;
   tail_ = block;
   in_queue_[block] = true;
   ++num_free_;
 }
 
 void BlockManager::QueueRemove(int32_t block) {
-  if (prev_[block] >= 0) next_[prev_[block]] = next_[block]; else head_ = next_[block];
-  if (next_[block] >= 0) prev_[next_[block]] = prev_[block]; else tail_ = prev_[block];
+  if (prev_[block] >= 0)
+    next_[prev_[block]] = next_[block];
+  else
+    head_ = next_[block];
+  if (next_[block] >= 0)
+    prev_[next_[block]] = prev_[block];
+  else
+    tail_ = prev_[block];
   prev_[block] = next_[block] = -1;
   in_queue_[block] = false;
   --num_free_;
@@ -133,8 +144,8 @@ absl::Status BlockManager::CheckConsistency(
                                               " but ", owners[b], " owners"));
     }
     if ((ref_count_[b] == 0) != bool(in_queue_[b])) {
-      return absl::InternalError(absl::StrCat("block ", b, " is ",
-                                              in_queue_[b] ? "free but owned" : "lost (unowned, not free)"));
+      return absl::InternalError(absl::StrCat(
+          "block ", b, " is ", in_queue_[b] ? "free but owned" : "lost (unowned, not free)"));
     }
   }
   return absl::OkStatus();

@@ -65,10 +65,10 @@ class BlockManager {
 
    private:
     const BlockManager& m_;
-    int32_t cursor_;                       // next node of the real queue to consider
+    int32_t cursor_;  // next node of the real queue to consider
     std::unordered_map<int32_t, int> ref_delta_;
-    std::unordered_set<int32_t> moved_;    // real-queue nodes this plan took out
-    std::vector<int32_t> tail_;            // blocks this plan released, in order
+    std::unordered_set<int32_t> moved_;  // real-queue nodes this plan took out
+    std::vector<int32_t> tail_;          // blocks this plan released, in order
     size_t tail_cursor_ = 0;
     std::unordered_set<int32_t> evicted_;
     int available_;

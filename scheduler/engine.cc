@@ -20,15 +20,17 @@ double ThreadCpuSeconds() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::StepExecutor> executor,
-                                                       EngineConfig config) {
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    std::unique_ptr<model::StepExecutor> executor, EngineConfig config) {
   const model::ModelConfig& model = executor->config();
   SchedulerConfig& s = config.scheduler;
   const int64_t executor_limit = executor->max_model_len();
-  if (s.max_model_len <= 0) s.max_model_len = static_cast<int>(std::min<int64_t>(executor_limit, 1 << 30));
+  if (s.max_model_len <= 0)
+    s.max_model_len = static_cast<int>(std::min<int64_t>(executor_limit, 1 << 30));
   if (s.max_model_len > executor_limit) {
     return absl::InvalidArgumentError(absl::StrCat("max_model_len ", s.max_model_len,
-                                                   " exceeds what the model accepts (", executor_limit, ")"));
+                                                   " exceeds what the model accepts (",
+                                                   executor_limit, ")"));
   }
   const model::StepExecutor* tables = executor.get();
   if (tables->PositionTableKey(1) != tables->PositionTableKey(int64_t(s.max_model_len) * 4)) {
@@ -39,7 +41,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
   }
   if (s.eos_token_ids.empty()) s.eos_token_ids = model.eos_token_ids;
   if (s.max_num_seqs <= 0 || s.max_num_batched_tokens <= 0 || s.max_waiting <= 0) {
-    return absl::InvalidArgumentError("max_num_seqs, max_num_batched_tokens and the queue limit must be positive");
+    return absl::InvalidArgumentError(
+        "max_num_seqs, max_num_batched_tokens and the queue limit must be positive");
   }
   if (s.context_shift_sink_tokens >= 0 && !model.position.IsRelative()) {
     return absl::InvalidArgumentError(
@@ -54,8 +57,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<model::St
 Engine::Engine(std::unique_ptr<model::StepExecutor> executor, EngineConfig config)
     : executor_(std::move(executor)),
       config_(std::move(config)),
-      scheduler_(Scheduler::Create(config_.scheduler, executor_->num_blocks(),
-                                   executor_->block_size())),
+      scheduler_(
+          Scheduler::Create(config_.scheduler, executor_->num_blocks(), executor_->block_size())),
       sampler_(executor_->config().vocab_size) {
   seed_base_ = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   stats_.num_blocks = stats_.num_free_blocks = executor_->num_blocks();
@@ -66,7 +69,8 @@ Engine::~Engine() { Stop(std::chrono::milliseconds(0)); }
 
 absl::Status Engine::Validate(const GenerationRequest& request) const {
   const int64_t vocab = executor_->config().vocab_size;
-  if (request.prompt.empty()) return absl::InvalidArgumentError("prompt must hold at least one token");
+  if (request.prompt.empty())
+    return absl::InvalidArgumentError("prompt must hold at least one token");
   for (int32_t id : request.prompt) {
     if (id < 0 || id >= vocab) {
       return absl::InvalidArgumentError(
@@ -80,7 +84,8 @@ absl::Status Engine::Validate(const GenerationRequest& request) const {
     }
   }
   if (request.max_tokens < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
   }
   if (absl::Status s = request.sampling.Validate(vocab); !s.ok()) return s;
   // Length and capacity limits, the same checks Scheduler::Add makes, answered here so the
@@ -89,20 +94,22 @@ absl::Status Engine::Validate(const GenerationRequest& request) const {
   const int64_t total = int64_t(request.prompt.size()) + request.max_tokens;
   const bool shifts = c.context_shift_sink_tokens >= 0;
   if (shifts && static_cast<int64_t>(request.prompt.size()) >= c.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt (", request.prompt.size(),
-                                                   " tokens) must be shorter than the maximum model length of ",
-                                                   c.max_model_len));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt (", request.prompt.size(),
+        " tokens) must be shorter than the maximum model length of ", c.max_model_len));
   }
   if (!shifts && total > c.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", request.prompt.size(), " tokens) + max_tokens (", request.max_tokens, ") = ",
-        total, " exceeds the maximum model length of ", c.max_model_len));
+        "prompt (", request.prompt.size(), " tokens) + max_tokens (", request.max_tokens,
+        ") = ", total, " exceeds the maximum model length of ", c.max_model_len));
   }
-  const int64_t reserve = c.static_batching || shifts ? std::min<int64_t>(total, c.max_model_len) : total;
+  const int64_t reserve =
+      c.static_batching || shifts ? std::min<int64_t>(total, c.max_model_len) : total;
   const int64_t blocks = (reserve + block_size() - 1) / block_size();
   if (blocks > num_blocks()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", blocks, " KV blocks but the cache has ",
-                                                     num_blocks(), "; it can never fit"));
+    return absl::ResourceExhaustedError(absl::StrCat("request needs ", blocks,
+                                                     " KV blocks but the cache has ", num_blocks(),
+                                                     "; it can never fit"));
   }
   return absl::OkStatus();
 }
@@ -112,13 +119,15 @@ absl::Status Engine::Submit(GenerationRequest request, std::shared_ptr<OutputSin
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   if (accepted_ids_.count(request.request_id)) {
-    return absl::AlreadyExistsError(absl::StrCat("request id \"", request.request_id, "\" is already in flight"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("request id \"", request.request_id, "\" is already in flight"));
   }
   if (static_cast<int>(inbox_.size()) + stats_.num_waiting >= config_.scheduler.max_waiting) {
-    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (", config_.scheduler.max_waiting,
-                                                     " waiting requests); retry later"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full (", config_.scheduler.max_waiting, " waiting requests); retry later"));
   }
-  if (!request.sampling.seed) request.sampling.seed = seed_base_ + seeds_drawn_++ * 0x9e3779b97f4a7c15ull;
+  if (!request.sampling.seed)
+    request.sampling.seed = seed_base_ + seeds_drawn_++ * 0x9e3779b97f4a7c15ull;
   accepted_ids_.emplace(request.request_id, 0);
   inbox_.push_back({std::move(request), std::move(sink)});
   wake_.notify_one();
@@ -266,7 +275,8 @@ void Engine::RunStep() {
     for (auto& entry : applied.scheduled) entry.samples = false;
     scheduler_->Commit(applied, {});
     for (const auto& entry : plan.scheduled) {
-      if (auto update = scheduler_->Finish(entry.seq_id, FinishReason::kError)) Deliver(*update, error);
+      if (auto update = scheduler_->Finish(entry.seq_id, FinishReason::kError))
+        Deliver(*update, error);
     }
     return;
   }

@@ -17,8 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/step_executor.h"
 #include "model/sampler.h"
+#include "model/step_executor.h"
 #include "scheduler/scheduler.h"
 
 namespace ropewire::scheduler {
@@ -45,7 +45,8 @@ class OutputSink {
 };
 
 struct EngineConfig {
-  SchedulerConfig scheduler;  // max_model_len and eos_token_ids are taken from the model when 0/empty
+  SchedulerConfig
+      scheduler;  // max_model_len and eos_token_ids are taken from the model when 0/empty
 };
 
 struct EngineStats {
@@ -63,7 +64,7 @@ struct EngineStats {
   // The same phases in the engine thread's CPU time: what scheduling costs, without the time
   // the thread waited for a core (on a small machine the model's worker threads compete).
   double schedule_cpu_seconds = 0;
-  double execute_seconds = 0;   // model time
+  double execute_seconds = 0;  // model time
   double sample_seconds = 0;
 };
 
@@ -116,14 +117,15 @@ class Engine {
   std::unique_ptr<Scheduler> scheduler_;
   model::Sampler sampler_;
   std::vector<float> logits_;
-  std::unordered_map<int64_t, Live> live_;                  // engine thread only
-  std::unordered_map<std::string, int64_t> ids_;            // engine thread only
+  std::unordered_map<int64_t, Live> live_;        // engine thread only
+  std::unordered_map<std::string, int64_t> ids_;  // engine thread only
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable wake_;
   std::vector<Pending> inbox_;
   std::vector<std::string> aborts_;
-  std::unordered_map<std::string, int> accepted_ids_;  // submitted and not yet finished (value unused)
+  std::unordered_map<std::string, int>
+      accepted_ids_;  // submitted and not yet finished (value unused)
   bool stopping_ = false;
   Clock::time_point stop_deadline_;
   EngineStats stats_;

@@ -48,13 +48,15 @@ absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed)
   const int prompt = static_cast<int>(request.prompt.size());
   if (prompt == 0) return absl::InvalidArgumentError("prompt must hold at least one token");
   if (request.max_tokens < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
   }
   const int64_t total = int64_t(prompt) + request.max_tokens;
   const bool shifts = config_.context_shift_sink_tokens >= 0;
   if (shifts && prompt >= config_.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt (", prompt, " tokens) must be shorter than the maximum model length of ",
-                                                   config_.max_model_len));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt (", prompt, " tokens) must be shorter than the maximum model length of ",
+        config_.max_model_len));
   }
   if (!shifts && total > config_.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -153,7 +155,8 @@ void Scheduler::ScheduleRecompute(PlanState& s, const Sequence& seq) const {
 
 bool Scheduler::NeedsRopeRecompute(const Sequence& seq) const {
   if (!config_.rope_table_key || seq.num_computed == 0) return false;
-  return config_.rope_table_key(int64_t(seq.position_offset) + seq.CacheLength()) != seq.cache_rope_key;
+  return config_.rope_table_key(int64_t(seq.position_offset) + seq.CacheLength()) !=
+         seq.cache_rope_key;
 }
 
 void Scheduler::PlanDecodes(PlanState& s) const {

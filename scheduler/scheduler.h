@@ -32,10 +32,10 @@
 namespace ropewire::scheduler {
 
 struct SchedulerConfig {
-  int max_num_seqs = 64;               // sequences per step
-  int max_num_batched_tokens = 2048;   // tokens per step (decodes + prompt chunks)
-  int max_model_len = 0;               // prompt + output tokens of one sequence (0: the model's)
-  int max_waiting = 4096;              // queued sequences before submissions are refused
+  int max_num_seqs = 64;              // sequences per step
+  int max_num_batched_tokens = 2048;  // tokens per step (decodes + prompt chunks)
+  int max_model_len = 0;              // prompt + output tokens of one sequence (0: the model's)
+  int max_waiting = 4096;             // queued sequences before submissions are refused
   bool enable_prefix_caching = true;
   // Baseline for comparison only: Scheduler::Create returns the static batching policy
   // (scheduler/static_batch_scheduler.h).
@@ -56,11 +56,11 @@ struct SchedulerConfig {
 
 struct ScheduledSequence {
   int64_t seq_id = 0;
-  int cache_start = 0;      // computed tokens before this step (prefix-cache hits included)
-  int num_tokens = 0;       // tokens fed this step
-  bool samples = false;     // the step reaches the last token, so a new token is sampled
-  bool admitted = false;    // moved from waiting to running by this step
-  int cached_tokens = 0;    // prefix-cache hits taken at this admission
+  int cache_start = 0;    // computed tokens before this step (prefix-cache hits included)
+  int num_tokens = 0;     // tokens fed this step
+  bool samples = false;   // the step reaches the last token, so a new token is sampled
+  bool admitted = false;  // moved from waiting to running by this step
+  int cached_tokens = 0;  // prefix-cache hits taken at this admission
   // Its block table after this step is the plan's: plan.BlockTable(i) for the i-th entry.
 };
 
@@ -68,7 +68,7 @@ struct SchedulerOutput {
   model::StepPlan plan;
   std::vector<ScheduledSequence> scheduled;  // in the plan's sequence order
   std::vector<int64_t> preempted;
-  std::vector<BlockOp> block_ops;            // replayed in order by Commit()
+  std::vector<BlockOp> block_ops;  // replayed in order by Commit()
   // Static batching: padding rows of finished members in this step (after every scheduled
   // sequence in the plan), as indices into the policy's padding rows.
   std::vector<int> padding_rows;

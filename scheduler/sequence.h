@@ -41,24 +41,24 @@ struct GenerationRequest {
 };
 
 struct Sequence {
-  int64_t id = 0;                // engine-assigned, unique
-  int64_t arrival = 0;           // submission order; waiting sequences are served in this order
+  int64_t id = 0;       // engine-assigned, unique
+  int64_t arrival = 0;  // submission order; waiting sequences are served in this order
   GenerationRequest request;
-  uint64_t seed = 0;             // resolved sampling seed
+  uint64_t seed = 0;  // resolved sampling seed
 
   SequenceState state = SequenceState::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
 
-  std::vector<int32_t> output;   // generated tokens
-  std::vector<int32_t> blocks;   // block table: cache index i lives in blocks[i / block_size]
-  int32_t position_offset = 0;   // position of cache index 0
-  int num_computed = 0;          // tokens whose K/V are in the cache
-  int64_t admitted = -1;         // admission order among running sequences (for preemption)
+  std::vector<int32_t> output;  // generated tokens
+  std::vector<int32_t> blocks;  // block table: cache index i lives in blocks[i / block_size]
+  int32_t position_offset = 0;  // position of cache index 0
+  int num_computed = 0;         // tokens whose K/V are in the cache
+  int64_t admitted = -1;        // admission order among running sequences (for preemption)
   int num_preemptions = 0;
   int num_cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache (last admission)
   // Chained hash of every full block of the token list (prompt then output), for prefix caching.
   std::vector<uint64_t> block_hashes;
-  int num_registered_blocks = 0;     // leading blocks already offered to the prefix cache
+  int num_registered_blocks = 0;  // leading blocks already offered to the prefix cache
   // Context shift: tokens removed from the cache after the first sink_tokens. Positions are
   // position_offset + cache index, so the window after the sinks moves down by the same
   // amount without any cached key or value being rewritten.

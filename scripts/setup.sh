@@ -28,7 +28,7 @@ PACKAGES=(
   libdnnl-dev libpcre2-dev libicu-dev
   grpc-proto
 )
-TEST_PACKAGES=(haproxy nginx docker-compose python3 python3-venv)
+TEST_PACKAGES=(haproxy nginx docker-compose python3 python3-venv clang-format)
 if [ "$BUILD_ONLY" -eq 0 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 install_debian_packages() {

@@ -6,12 +6,12 @@ namespace ropewire::server {
 
 using scheduler::FinishReason;
 
-GenerationStream::GenerationStream(std::string request_id,
-                                   const tokenizer::Tokenizer* tokenizer,
+GenerationStream::GenerationStream(std::string request_id, const tokenizer::Tokenizer* tokenizer,
                                    bool skip_special_tokens, std::vector<std::string> stop_strings,
                                    bool logprobs)
     : request_id_(std::move(request_id)), logprobs_(logprobs), stop_strings_(stop_strings) {
-  if (tokenizer != nullptr) streamer_.emplace(*tokenizer, skip_special_tokens, std::move(stop_strings));
+  if (tokenizer != nullptr)
+    streamer_.emplace(*tokenizer, skip_special_tokens, std::move(stop_strings));
 }
 
 void GenerationStream::AppendToken(const model::SampledToken& token) {
@@ -45,7 +45,8 @@ void GenerationStream::Finalize(const scheduler::RequestOutput& output) {
       break;
     case FinishReason::kDeadline:
       finish_reason_ = v1::FINISH_REASON_CANCELLED;
-      final_status_ = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
+      final_status_ =
+          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
       break;
     case FinishReason::kError:
     case FinishReason::kNone:

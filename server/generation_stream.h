@@ -13,9 +13,9 @@
 
 #include <grpcpp/support/status.h>
 
-#include "tokenizer/streaming.h"
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/engine.h"
+#include "tokenizer/streaming.h"
 
 namespace ropewire::server {
 

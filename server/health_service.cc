@@ -57,7 +57,8 @@ class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckRespon
       if (next == kBroken || next == kEnd) finished_ = true;
     }
     if (next == kWrite) StartWrite(&message_);
-    if (next == kEnd) Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    if (next == kEnd)
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     if (next == kBroken) Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was broken"));
   }
   void OnCancel() override {
@@ -111,7 +112,8 @@ HealthService::ServingStatus HealthService::StatusLocked(const std::string& serv
 void HealthService::SetServing(bool serving) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return;
-  const ServingStatus status = serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  const ServingStatus status =
+      serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
   for (auto& [name, value] : statuses_) value = status;
   for (Watcher* watcher : watchers_) watcher->Update(StatusLocked(watcher->name()));
 }
@@ -150,8 +152,8 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(grpc::CallbackServerContext*,
-                                                                    const HealthCheckRequest* request) {
+grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
+    grpc::CallbackServerContext*, const HealthCheckRequest* request) {
   auto* watcher = new Watcher(this, request->service());
   std::lock_guard<std::mutex> lock(mu_);
   watchers_.insert(watcher);

@@ -20,13 +20,16 @@ grpc::Status StillLoading() {
 class GenerateReactor : public grpc::ServerUnaryReactor {
  public:
   GenerateReactor(InferenceService::Admission admission, v1::GenerateResponse* response)
-      : engine_(std::move(admission.engine)), stream_(std::move(admission.stream)), response_(response) {}
+      : engine_(std::move(admission.engine)),
+        stream_(std::move(admission.stream)),
+        response_(response) {}
 
   void Start(scheduler::GenerationRequest request) {
     stream_->SetListener([this] { OnProgress(); });
     absl::Status submitted = engine_->Submit(std::move(request), stream_);
     if (!submitted.ok()) {
-      spdlog::info("request {}: rejected: {}", stream_->request_id(), std::string(submitted.message()));
+      spdlog::info("request {}: rejected: {}", stream_->request_id(),
+                   std::string(submitted.message()));
       FinishOnce(ToGrpcStatus(submitted));
     }
   }
@@ -69,7 +72,8 @@ class GenerateStreamReactor : public grpc::ServerWriteReactor<v1::GenerateStream
     stream_->SetListener([this] { MaybeWrite(); });
     absl::Status submitted = engine_->Submit(std::move(request), stream_);
     if (!submitted.ok()) {
-      spdlog::info("request {}: rejected: {}", stream_->request_id(), std::string(submitted.message()));
+      spdlog::info("request {}: rejected: {}", stream_->request_id(),
+                   std::string(submitted.message()));
       FinishOnce(ToGrpcStatus(submitted));
     }
   }
@@ -138,7 +142,8 @@ class GenerateStreamReactor : public grpc::ServerWriteReactor<v1::GenerateStream
 
 }  // namespace
 
-InferenceService::InferenceService(RequestLimits limits, std::string device, std::string replica_name)
+InferenceService::InferenceService(RequestLimits limits, std::string device,
+                                   std::string replica_name)
     : limits_(limits), device_(std::move(device)), replica_name_(std::move(replica_name)) {}
 
 void InferenceService::NameReplica(grpc::CallbackServerContext* context) const {
@@ -176,7 +181,8 @@ InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext*
   auto built = BuildRequest(request, tokenizer.get(), limits_);
   if (!built.ok()) {
     a.status = ToGrpcStatus(built.status());
-    spdlog::info("request {}: rejected: {}", request.request_id(), std::string(built.status().message()));
+    spdlog::info("request {}: rejected: {}", request.request_id(),
+                 std::string(built.status().message()));
     return a;
   }
   a.built = std::move(*built);
@@ -184,7 +190,8 @@ InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext*
   // The client's deadline ends the request in the engine too (gRPC also cancels the call).
   const auto deadline = context->deadline();
   if (deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
-    a.built.request.deadline = scheduler::Clock::now() + (deadline - std::chrono::system_clock::now());
+    a.built.request.deadline =
+        scheduler::Clock::now() + (deadline - std::chrono::system_clock::now());
   }
   a.stream = std::make_shared<GenerationStream>(
       a.built.request.request_id, tokenizer ? tokenizer->tokenizer.get() : nullptr,

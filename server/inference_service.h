@@ -7,10 +7,10 @@
 #include <mutex>
 #include <string>
 
-#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.grpc.pb.h"
 #include "scheduler/engine.h"
 #include "server/request_builder.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::server {
 
@@ -28,8 +28,7 @@ class InferenceService final : public v1::Inference::CallbackService {
 
   // Called once the model is loaded; the service answers UNAVAILABLE before that.
   void SetModel(std::shared_ptr<scheduler::Engine> engine,
-                std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer,
-                std::string model_path);
+                std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer, std::string model_path);
   void SetState(ServingState state) { state_.store(state); }
   ServingState state() const { return state_.load(); }
 

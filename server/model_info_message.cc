@@ -29,12 +29,18 @@ void FillModelInfo(const scheduler::Engine& engine, bool has_tokenizer, const st
   const nlohmann::json pos = model::ModelInfoJson(c).at("position_encoding");
   v1::PositionEncodingInfo* out = info->mutable_position_encoding();
   for (const auto& [key, value] : pos.items()) {
-    if (key == "kind" && value.is_string()) out->set_kind(value.get<std::string>());
-    else if (key == "rope_type" && value.is_string()) out->set_rope_type(value.get<std::string>());
-    else if (key == "rotary_dim" && value.is_number()) out->set_rotary_dim(value.get<uint32_t>());
-    else if (key == "layout" && value.is_string()) out->set_rope_layout(value.get<std::string>());
-    else if (key == "attention_scaling" && value.is_number()) out->set_attention_scaling(value.get<float>());
-    else if (value.is_number()) (*out->mutable_parameters())[key] = value.get<double>();
+    if (key == "kind" && value.is_string())
+      out->set_kind(value.get<std::string>());
+    else if (key == "rope_type" && value.is_string())
+      out->set_rope_type(value.get<std::string>());
+    else if (key == "rotary_dim" && value.is_number())
+      out->set_rotary_dim(value.get<uint32_t>());
+    else if (key == "layout" && value.is_string())
+      out->set_rope_layout(value.get<std::string>());
+    else if (key == "attention_scaling" && value.is_number())
+      out->set_attention_scaling(value.get<float>());
+    else if (value.is_number())
+      (*out->mutable_parameters())[key] = value.get<double>();
   }
 }
 

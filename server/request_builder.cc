@@ -17,12 +17,13 @@ absl::Status CheckFinite(const char* field, bool has, float value) {
 }
 
 absl::Status FillSampling(const v1::GenerateRequest& m, model::SamplingParams* s) {
-  for (auto [field, has, value] : {std::tuple{"temperature", m.has_temperature(), m.temperature()},
-                                   {"top_p", m.has_top_p(), m.top_p()},
-                                   {"min_p", m.has_min_p(), m.min_p()},
-                                   {"repetition_penalty", m.has_repetition_penalty(), m.repetition_penalty()},
-                                   {"presence_penalty", m.has_presence_penalty(), m.presence_penalty()},
-                                   {"frequency_penalty", m.has_frequency_penalty(), m.frequency_penalty()}}) {
+  for (auto [field, has, value] :
+       {std::tuple{"temperature", m.has_temperature(), m.temperature()},
+        {"top_p", m.has_top_p(), m.top_p()},
+        {"min_p", m.has_min_p(), m.min_p()},
+        {"repetition_penalty", m.has_repetition_penalty(), m.repetition_penalty()},
+        {"presence_penalty", m.has_presence_penalty(), m.presence_penalty()},
+        {"frequency_penalty", m.has_frequency_penalty(), m.frequency_penalty()}}) {
     if (absl::Status st = CheckFinite(field, has, value); !st.ok()) return st;
   }
   if (m.has_temperature()) s->temperature = m.temperature();
@@ -33,7 +34,8 @@ absl::Status FillSampling(const v1::GenerateRequest& m, model::SamplingParams* s
   if (m.has_presence_penalty()) s->presence_penalty = m.presence_penalty();
   if (m.has_frequency_penalty()) s->frequency_penalty = m.frequency_penalty();
   if (m.has_seed()) s->seed = m.seed();
-  if (m.logprobs() > 20) return Invalid("logprobs", absl::StrCat("must be at most 20, got ", m.logprobs()));
+  if (m.logprobs() > 20)
+    return Invalid("logprobs", absl::StrCat("must be at most 20, got ", m.logprobs()));
   s->logprobs = static_cast<int>(m.logprobs());
   return absl::OkStatus();
 }
@@ -67,14 +69,18 @@ absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& m,
   } else {
     r.prompt.assign(m.prompt_token_ids().begin(), m.prompt_token_ids().end());
   }
-  r.max_tokens = m.max_tokens() == 0 ? limits.default_max_tokens : static_cast<int>(std::min<uint32_t>(m.max_tokens(), 1u << 30));
+  r.max_tokens = m.max_tokens() == 0
+                     ? limits.default_max_tokens
+                     : static_cast<int>(std::min<uint32_t>(m.max_tokens(), 1u << 30));
   if (absl::Status st = FillSampling(m, &r.sampling); !st.ok()) return st;
   if (m.stop_size() > limits.max_stop_strings) {
-    return Invalid("stop", absl::StrCat("at most ", limits.max_stop_strings, " stop strings, got ", m.stop_size()));
+    return Invalid("stop", absl::StrCat("at most ", limits.max_stop_strings, " stop strings, got ",
+                                        m.stop_size()));
   }
   for (const std::string& stop : m.stop()) {
     if (stop.empty() || static_cast<int>(stop.size()) > limits.max_stop_string_bytes) {
-      return Invalid("stop", absl::StrCat("each stop string must be 1 to ", limits.max_stop_string_bytes, " bytes"));
+      return Invalid("stop", absl::StrCat("each stop string must be 1 to ",
+                                          limits.max_stop_string_bytes, " bytes"));
     }
     built.stop_strings.push_back(stop);
   }

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/sequence.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::server {
 

@@ -5,23 +5,28 @@
 namespace ropewire::server {
 
 void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
-  f.Add("model", &o.model, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
+  f.Add("model", &o.model,
+        "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
   f.Add("host", &o.host, "address to listen on");
   f.Add("port", &o.port, "port to listen on");
   f.Add("device", &o.device, "cpu or cuda (builds with the CUDA backend, on a machine with a GPU)");
-  f.Add("dtype", &o.dtype, "cuda: storage type of weights, activations and KV cache (bf16 or fp16)");
+  f.Add("dtype", &o.dtype,
+        "cuda: storage type of weights, activations and KV cache (bf16 or fp16)");
   f.Add("gpu-memory-utilization", &o.gpu_memory_utilization,
         "cuda: fraction of the GPU's memory for weights, activations and the KV cache");
   f.Add("threads", &o.threads, "CPU threads for the model (0: one per core)");
   f.Add("max-num-seqs", &o.max_num_seqs, "sequences per model step");
-  f.Add("max-num-batched-tokens", &o.max_num_batched_tokens, "tokens per model step (prompt chunks + decodes)");
-  f.Add("max-model-len", &o.max_model_len, "prompt + generated tokens per request (0: the model's limit)");
+  f.Add("max-num-batched-tokens", &o.max_num_batched_tokens,
+        "tokens per model step (prompt chunks + decodes)");
+  f.Add("max-model-len", &o.max_model_len,
+        "prompt + generated tokens per request (0: the model's limit)");
   f.Add("kv-cache-bytes", &o.kv_cache_bytes, "memory for the KV cache");
   f.Add("num-kv-blocks", &o.num_kv_blocks, "KV cache size in blocks (overrides --kv-cache-bytes)");
   f.Add("block-size", &o.block_size, "KV cache block size in tokens");
   f.Add("max-queue", &o.max_queue, "waiting requests before new ones get RESOURCE_EXHAUSTED");
   f.Add("prefix-caching", &o.prefix_caching, "reuse KV blocks of shared prompt prefixes");
-  f.Add("static-batching", &o.static_batching, "baseline for comparison: fixed batches, KV reserved for the maximum length");
+  f.Add("static-batching", &o.static_batching,
+        "baseline for comparison: fixed batches, KV reserved for the maximum length");
   f.Add("default-max-tokens", &o.default_max_tokens, "max_tokens of requests that leave it 0");
   f.Add("drain-delay-seconds", &o.drain_delay_seconds,
         "on SIGTERM, keep serving this long with health already NOT_SERVING, so balancers and "
@@ -43,7 +48,8 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
 absl::Status ValidateOptions(const ServerOptions& o) {
   auto bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
   if (o.model.empty()) return bad("--model is required");
-  if (o.port < 0 || o.port > 65535) return bad(absl::StrCat("--port must be in [0, 65535], got ", o.port));
+  if (o.port < 0 || o.port > 65535)
+    return bad(absl::StrCat("--port must be in [0, 65535], got ", o.port));
   if (o.device != "cpu" && o.device != "cuda") {
     return bad(absl::StrCat("--device must be cpu or cuda, got ", o.device));
   }
@@ -51,20 +57,23 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return bad(absl::StrCat("--dtype must be bf16 or fp16, got ", o.dtype));
   }
   if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
-    return bad(absl::StrCat("--gpu-memory-utilization must be in (0, 1], got ",
-                            o.gpu_memory_utilization));
+    return bad(
+        absl::StrCat("--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization));
   }
   if (o.max_num_seqs <= 0) return bad("--max-num-seqs must be positive");
   if (o.max_num_batched_tokens <= 0) return bad("--max-num-batched-tokens must be positive");
   if (o.block_size <= 0 || o.block_size > 1024) return bad("--block-size must be in [1, 1024]");
   if (o.max_queue <= 0) return bad("--max-queue must be positive");
-  if (o.kv_cache_bytes <= 0 && o.num_kv_blocks <= 0) return bad("--kv-cache-bytes must be positive");
+  if (o.kv_cache_bytes <= 0 && o.num_kv_blocks <= 0)
+    return bad("--kv-cache-bytes must be positive");
   if (o.default_max_tokens <= 0) return bad("--default-max-tokens must be positive");
   if (!(o.drain_delay_seconds >= 0 && o.drain_delay_seconds <= 3600)) {
-    return bad(absl::StrCat("--drain-delay-seconds must be in [0, 3600], got ", o.drain_delay_seconds));
+    return bad(
+        absl::StrCat("--drain-delay-seconds must be in [0, 3600], got ", o.drain_delay_seconds));
   }
   if (!(o.drain_grace_seconds >= 0 && o.drain_grace_seconds <= 86400)) {
-    return bad(absl::StrCat("--drain-grace-seconds must be in [0, 86400], got ", o.drain_grace_seconds));
+    return bad(
+        absl::StrCat("--drain-grace-seconds must be in [0, 86400], got ", o.drain_grace_seconds));
   }
   for (char c : o.replica_name) {
     // gRPC metadata values must be printable ASCII.

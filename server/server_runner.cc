@@ -12,11 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/executor.h"
-#include "tokenizer/tokenizer_config.h"
 #include "scheduler/engine.h"
 #include "server/health_service.h"
 #include "server/inference_service.h"
 #include "spdlog/spdlog.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::server {
 namespace {
@@ -99,7 +99,8 @@ void Drain(grpc::Server& server, HealthService& health, InferenceService& servic
   health.SetServing(false);
   service.SetState(ServingState::kDraining);
   if (options.drain_delay_seconds > 0) {
-    spdlog::info("draining: health NOT_SERVING; serving normally for {} s more", options.drain_delay_seconds);
+    spdlog::info("draining: health NOT_SERVING; serving normally for {} s more",
+                 options.drain_delay_seconds);
     std::this_thread::sleep_for(Seconds(options.drain_delay_seconds));
   }
   spdlog::info("draining: GOAWAY sent, listener closed; in-flight requests have {} s",
@@ -135,20 +136,23 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
   builder.RegisterService(&health);
   ConfigureChannel(builder, options);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || selected_port == 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
-  spdlog::info("ropewire-server listening on {}:{} (loading {})", options.host, selected_port, options.model);
+  if (!server || selected_port == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  spdlog::info("ropewire-server listening on {}:{} (loading {})", options.host, selected_port,
+               options.model);
 
   auto loaded = LoadModel(options);
   if (!loaded.ok()) {
     server->Shutdown(std::chrono::system_clock::now());
-    return absl::Status(loaded.status().code(), absl::StrCat("cannot load the model: ", loaded.status().message()));
+    return absl::Status(loaded.status().code(),
+                        absl::StrCat("cannot load the model: ", loaded.status().message()));
   }
   const auto& c = loaded->engine->model_config();
   service.SetModel(loaded->engine, loaded->tokenizer, options.model);
   service.SetState(ServingState::kServing);
   health.SetServing(true);
-  spdlog::info("serving {} ({} layers, {}) with {} KV blocks of {} tokens{}", c.model_type, c.num_layers,
-               c.position.rope_type.empty() ? "no rope" : c.position.rope_type,
+  spdlog::info("serving {} ({} layers, {}) with {} KV blocks of {} tokens{}", c.model_type,
+               c.num_layers, c.position.rope_type.empty() ? "no rope" : c.position.rope_type,
                loaded->engine->num_blocks(), loaded->engine->block_size(),
                loaded->tokenizer ? ", tokenizer loaded" : ", no tokenizer (token ids only)");
 

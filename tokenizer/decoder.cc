@@ -307,18 +307,12 @@ class ByteLevelStage : public DecoderStage {
 
 std::unique_ptr<DecoderStage> MakeStage(const DecoderStepSpec& spec) {
   switch (spec.kind) {
-    case Kind::kReplace:
-      return std::make_unique<ReplaceStage>(spec);
-    case Kind::kStrip:
-      return std::make_unique<StripStage>(spec);
-    case Kind::kMetaspace:
-      return std::make_unique<MetaspaceStage>(spec);
-    case Kind::kByteFallback:
-      return std::make_unique<ByteFallbackStage>(spec);
-    case Kind::kFuse:
-      return std::make_unique<FuseStage>();
-    case Kind::kByteLevel:
-      return std::make_unique<ByteLevelStage>(spec);
+    case Kind::kReplace: return std::make_unique<ReplaceStage>(spec);
+    case Kind::kStrip: return std::make_unique<StripStage>(spec);
+    case Kind::kMetaspace: return std::make_unique<MetaspaceStage>(spec);
+    case Kind::kByteFallback: return std::make_unique<ByteFallbackStage>(spec);
+    case Kind::kFuse: return std::make_unique<FuseStage>();
+    case Kind::kByteLevel: return std::make_unique<ByteLevelStage>(spec);
   }
   return nullptr;
 }

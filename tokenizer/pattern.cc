@@ -201,29 +201,22 @@ bool AppendTranslatedEscape(char letter, bool in_class, std::string& out) {
   std::string_view items;
   bool negated = false;
   switch (letter) {
-    case 's':
-      items = kSpaceItems;
-      break;
+    case 's': items = kSpaceItems; break;
     case 'S':
       items = kSpaceItems;
       negated = true;
       break;
-    case 'w':
-      items = in_class ? kWordItemsInClass : kWordItems;
-      break;
+    case 'w': items = in_class ? kWordItemsInClass : kWordItems; break;
     case 'W':
       items = kWordItems;
       negated = true;
       break;
-    case 'h':
-      items = kHexItems;
-      break;
+    case 'h': items = kHexItems; break;
     case 'H':
       items = kHexItems;
       negated = true;
       break;
-    default:
-      return false;
+    default: return false;
   }
   if (in_class) {
     if (negated) return false;  // a negated set cannot be spliced into a class; keep PCRE2's

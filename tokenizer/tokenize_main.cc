@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 

@@ -43,10 +43,12 @@ double Median(std::vector<double> values) {
 }
 
 absl::StatusOr<client::LoadOptions> BaseLoad(const Options& options, const std::string& replica) {
-  auto stub = v1::Inference::NewStub(grpc::CreateChannel(replica, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::Inference::NewStub(grpc::CreateChannel(replica, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   v1::ModelInfo info;
-  if (grpc::Status s = stub->GetModelInfo(&context, {}, &info); !s.ok()) return absl::UnavailableError(s.error_message());
+  if (grpc::Status s = stub->GetModelInfo(&context, {}, &info); !s.ok())
+    return absl::UnavailableError(s.error_message());
   client::LoadOptions load;
   load.connections = 1;
   load.concurrency = options.concurrency;
@@ -116,16 +118,22 @@ int Run(const Options& options) {
       f.per_round["ttft_p99_ms"].push_back(report.ttft.p99 * 1e3);
       f.per_round["e2e_p50_ms"].push_back(report.e2e.p50 * 1e3);
       f.per_round["e2e_p99_ms"].push_back(report.e2e.p99 * 1e3);
-      std::cerr << absl::StrFormat("round %d %-8s TTFT p50 %.2f ms  e2e p50 %.1f ms  failed %d\n", round + 1, name,
-                                   report.ttft.p50 * 1e3, report.e2e.p50 * 1e3, report.requests - report.ok);
+      std::cerr << absl::StrFormat("round %d %-8s TTFT p50 %.2f ms  e2e p50 %.1f ms  failed %d\n",
+                                   round + 1, name, report.ttft.p50 * 1e3, report.e2e.p50 * 1e3,
+                                   report.requests - report.ok);
     }
   }
 
-  nlohmann::json out = {{"config", {{"rounds", options.rounds}, {"requests", options.requests},
-                                    {"concurrency", options.concurrency}, {"connections", 1},
-                                    {"prompt_len", options.prompt_len}, {"output_len", options.output_len},
-                                    {"replica", "models/demo, --threads 1, OMP_NUM_THREADS=1"}}}};
-  std::cout << "| target | TTFT p50 | TTFT p99 | e2e p50 | e2e p99 | failed |\n|---|---|---|---|---|---|\n";
+  nlohmann::json out = {{"config",
+                         {{"rounds", options.rounds},
+                          {"requests", options.requests},
+                          {"concurrency", options.concurrency},
+                          {"connections", 1},
+                          {"prompt_len", options.prompt_len},
+                          {"output_len", options.output_len},
+                          {"replica", "models/demo, --threads 1, OMP_NUM_THREADS=1"}}}};
+  std::cout << "| target | TTFT p50 | TTFT p99 | e2e p50 | e2e p99 | failed "
+               "|\n|---|---|---|---|---|---|\n";
   std::map<std::string, double> direct;
   for (const auto& [name, address] : targets) {
     const auto& f = figures[name];
@@ -156,7 +164,8 @@ int main(int argc, char** argv) {
   flags.Add("rounds", &options.rounds, "interleaved rounds over all targets (figures are medians)");
   flags.Add("requests", &options.requests, "streaming requests per target per round");
   flags.Add("concurrency", &options.concurrency, "calls in flight, all on one connection");
-  flags.Add("prompt-len", &options.prompt_len, "prompt tokens (random ids, the same for every target)");
+  flags.Add("prompt-len", &options.prompt_len,
+            "prompt tokens (random ids, the same for every target)");
   flags.Add("output-len", &options.output_len, "generated tokens per request");
   flags.Add("json", &options.json, "where the results go");
   if (auto s = flags.Parse(argc, argv); !s.ok() || flags.help_requested()) {

@@ -130,13 +130,21 @@ struct DecodeBatch {
   int max_blocks = 0;
 
   kernels::RaggedBatchView HostView() const {
-    return {batch, host_query_start.data(), host_kv_len.data(), host_offsets.data(),
-            host_tables.data(), max_blocks};
+    return {batch,
+            host_query_start.data(),
+            host_kv_len.data(),
+            host_offsets.data(),
+            host_tables.data(),
+            max_blocks};
   }
   kernels::RaggedBatchView DeviceView(bool contiguous, int set) const {
     const DeviceBuffer& tables = contiguous ? contiguous_tables[set] : shuffled_tables[set];
-    return {batch, query_start.get<const int32_t>(), kv_len.get<const int32_t>(),
-            offsets.get<const int32_t>(), tables.get<const int32_t>(), max_blocks};
+    return {batch,
+            query_start.get<const int32_t>(),
+            kv_len.get<const int32_t>(),
+            offsets.get<const int32_t>(),
+            tables.get<const int32_t>(),
+            max_blocks};
   }
   // K/V bytes read, plus the query read and the output written.
   double BytesMoved() const {
@@ -282,11 +290,11 @@ absl::StatusOr<json> RunDecodeCase(int batch, int context, double copy_gbps, int
                        {"alibi_over_none", MedianMillis(variants, "alibi") / none},
                        {"paged_over_contiguous",
                         MedianMillis(variants, "rope") / MedianMillis(variants, "rope+contig")}};
-  std::printf("%-12s ratios: rope/none %.3f (goal <= 1.05), alibi/none %.3f (goal <= 1.03), "
-              "shuffled/contiguous blocks %.3f (goal <= 1.03)\n",
-              label.c_str(), ratios["rope_over_none"].get<double>(),
-              ratios["alibi_over_none"].get<double>(),
-              ratios["paged_over_contiguous"].get<double>());
+  std::printf(
+      "%-12s ratios: rope/none %.3f (goal <= 1.05), alibi/none %.3f (goal <= 1.03), "
+      "shuffled/contiguous blocks %.3f (goal <= 1.03)\n",
+      label.c_str(), ratios["rope_over_none"].get<double>(),
+      ratios["alibi_over_none"].get<double>(), ratios["paged_over_contiguous"].get<double>());
   return json{{"batch", batch},
               {"context", context},
               {"page_sets_rotated", b.sets},
@@ -322,8 +330,7 @@ absl::Status Run(const Options& options) {
               device.compute_minor);
   std::printf("copy bandwidth (cudaMemcpy device to device, %d MiB, read + written): %.0f GB/s\n\n",
               options.copy_mib, copy_gbps);
-  std::printf("%-12s %-12s %10s %9s %10s\n", "batch", "variant", "time (us)", "GB/s",
-              "of copy");
+  std::printf("%-12s %-12s %10s %9s %10s\n", "batch", "variant", "time (us)", "GB/s", "of copy");
   ASSIGN_OR_RETURN(const auto shapes, ParseCases(options.cases));
   json cases = json::array();
   for (const auto& [batch, context] : shapes) {
@@ -335,9 +342,12 @@ absl::Status Run(const Options& options) {
   if (!options.json_path.empty()) {
     const json out = {{"device", device.name},
                       {"copy_bandwidth_gbps", copy_gbps},
-                      {"shape", {{"heads", kHeads}, {"kv_heads", kKvHeads},
-                                 {"head_dim", kHeadDim}, {"block_size", kBlockSize},
-                                 {"dtype", "bf16"}}},
+                      {"shape",
+                       {{"heads", kHeads},
+                        {"kv_heads", kKvHeads},
+                        {"head_dim", kHeadDim},
+                        {"block_size", kBlockSize},
+                        {"dtype", "bf16"}}},
                       {"rounds", options.rounds},
                       {"calls_per_round", options.calls},
                       {"cases", cases}};

@@ -81,8 +81,9 @@ void AnswerSamples(const scheduler::Engine* engine) {
   while (std::getline(std::cin, line) && line != "quit") {
     scheduler::EngineStats stats;
     if (engine != nullptr) stats = engine->Stats();
-    std::cout << "cpu_us " << ProcessCpuMicros() << " engine_us " << int64_t(stats.schedule_seconds * 1e6)
-              << " sample_us " << int64_t(stats.sample_seconds * 1e6) << " execute_us "
+    std::cout << "cpu_us " << ProcessCpuMicros() << " engine_us "
+              << int64_t(stats.schedule_seconds * 1e6) << " sample_us "
+              << int64_t(stats.sample_seconds * 1e6) << " execute_us "
               << int64_t(stats.execute_seconds * 1e6) << " steps " << stats.steps << std::endl;
   }
 }
@@ -97,7 +98,8 @@ int ServeMain(const std::string& kind, int vocab_size) {
   } else if (kind == "ropewire") {
     constexpr int kMaxModelLen = 8192, kBlocks = 8192, kBlockSize = 16;
     auto created = scheduler::Engine::Create(
-        std::make_unique<NullModel>(vocab_size, kMaxModelLen, kBlocks, kBlockSize), scheduler::EngineConfig{});
+        std::make_unique<NullModel>(vocab_size, kMaxModelLen, kBlocks, kBlockSize),
+        scheduler::EngineConfig{});
     if (!created.ok()) {
       std::cerr << "engine: " << created.status() << "\n";
       return 1;

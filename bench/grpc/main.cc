@@ -9,7 +9,8 @@
 // each stream count. The engine's own counters split the ropewire figure into engine work
 // (plan + commit + delivery, sampling, the null model) and the rest (gRPC, reactors, wake-ups).
 //
-//   ropewire-bench-grpc [--tokens 32768] [--streams 1,8] [--vocabs 256,32000] [--runs 3] [--json PATH]
+//   ropewire-bench-grpc [--tokens 32768] [--streams 1,8] [--vocabs 256,32000] [--runs 3] [--json
+//   PATH]
 #include <sched.h>
 #include <unistd.h>
 
@@ -126,8 +127,8 @@ Cell Summarize(const std::vector<RunRow>& rows, const std::string& server, int s
   return cell;
 }
 
-absl::StatusOr<RunRow> MeasureOnce(ServerChild& server, const ServerSpec& spec, int streams, int calls_per_stream,
-                                   int tokens_per_call) {
+absl::StatusOr<RunRow> MeasureOnce(ServerChild& server, const ServerSpec& spec, int streams,
+                                   int calls_per_stream, int tokens_per_call) {
   auto before = server.Sample();
   if (!before.ok()) return before.status();
   RunRow row;
@@ -142,19 +143,25 @@ absl::StatusOr<RunRow> MeasureOnce(ServerChild& server, const ServerSpec& spec, 
 
 void PrintTables(const std::vector<ServerSpec>& specs, const std::vector<int>& streams_list,
                  const std::vector<RunRow>& rows, nlohmann::json* summary) {
-  std::cout << "\n| streams | server | tokens | msgs/token | tokens/s | server CPU us/token | engine: plan+commit+deliver"
+  std::cout << "\n| streams | server | tokens | msgs/token | tokens/s | server CPU us/token | "
+               "engine: plan+commit+deliver"
                " / sample / model us/token | rest (gRPC, reactors, wake-ups) us/token |\n"
                "|---|---|---|---|---|---|---|---|\n";
   for (int streams : streams_list) {
     for (const ServerSpec& spec : specs) {
       const Cell c = Summarize(rows, spec.label, streams);
       const double engine_total = c.engine_us + c.sample_us + c.execute_us;
-      std::cout << absl::StrFormat("| %d | %s | %.0f | %.3f | %.0f | %.2f | %.2f / %.2f / %.2f | %.2f |\n", streams,
-                                   spec.label, c.tokens, c.messages_per_token, c.tokens_per_s, c.cpu_us, c.engine_us,
-                                   c.sample_us, c.execute_us, c.cpu_us - engine_total);
-      (*summary)["cells"].push_back({{"streams", streams}, {"server", spec.label}, {"vocab", spec.vocab},
-                                     {"tokens", c.tokens}, {"messages_per_token", c.messages_per_token},
-                                     {"tokens_per_s", c.tokens_per_s}, {"server_cpu_us_per_token", c.cpu_us},
+      std::cout << absl::StrFormat(
+          "| %d | %s | %.0f | %.3f | %.0f | %.2f | %.2f / %.2f / %.2f | %.2f |\n", streams,
+          spec.label, c.tokens, c.messages_per_token, c.tokens_per_s, c.cpu_us, c.engine_us,
+          c.sample_us, c.execute_us, c.cpu_us - engine_total);
+      (*summary)["cells"].push_back({{"streams", streams},
+                                     {"server", spec.label},
+                                     {"vocab", spec.vocab},
+                                     {"tokens", c.tokens},
+                                     {"messages_per_token", c.messages_per_token},
+                                     {"tokens_per_s", c.tokens_per_s},
+                                     {"server_cpu_us_per_token", c.cpu_us},
                                      {"engine_plan_commit_deliver_us_per_token", c.engine_us},
                                      {"engine_sample_us_per_token", c.sample_us},
                                      {"engine_model_us_per_token", c.execute_us},
@@ -163,8 +170,10 @@ void PrintTables(const std::vector<ServerSpec>& specs, const std::vector<int>& s
   }
   // ropewire coalesces tokens into fewer messages when the engine outruns the writes, so its
   // per-token gRPC cost can fall below the echo's; the per-message column compares like with like.
-  std::cout << "\n| streams | vocab | echo CPU us/token | ropewire CPU us/token | overhead us/token (ropewire - echo)"
-               " | ratio ropewire/echo | ropewire msgs/token | ropewire non-engine CPU us/message | echo CPU us/message"
+  std::cout << "\n| streams | vocab | echo CPU us/token | ropewire CPU us/token | overhead "
+               "us/token (ropewire - echo)"
+               " | ratio ropewire/echo | ropewire msgs/token | ropewire non-engine CPU us/message "
+               "| echo CPU us/message"
                " |\n|---|---|---|---|---|---|---|---|---|\n";
   for (int streams : streams_list) {
     const Cell echo = Summarize(rows, "echo", streams);
@@ -172,19 +181,23 @@ void PrintTables(const std::vector<ServerSpec>& specs, const std::vector<int>& s
       if (spec.kind != "ropewire") continue;
       const Cell c = Summarize(rows, spec.label, streams);
       const double overhead = c.cpu_us - echo.cpu_us;
-      const double rest_per_message = (c.cpu_us - (c.engine_us + c.sample_us + c.execute_us)) / c.messages_per_token;
+      const double rest_per_message =
+          (c.cpu_us - (c.engine_us + c.sample_us + c.execute_us)) / c.messages_per_token;
       const double echo_per_message = echo.cpu_us / echo.messages_per_token;
-      std::cout << absl::StrFormat("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.3f | %.2f | %.2f |\n", streams, spec.vocab,
-                                   echo.cpu_us, c.cpu_us, overhead, c.cpu_us / echo.cpu_us, c.messages_per_token,
-                                   rest_per_message, echo_per_message);
-      (*summary)["overhead"].push_back({{"streams", streams}, {"vocab", spec.vocab},
-                                        {"echo_cpu_us_per_token", echo.cpu_us},
-                                        {"ropewire_cpu_us_per_token", c.cpu_us},
-                                        {"overhead_us_per_token", overhead},
-                                        {"ratio", c.cpu_us / echo.cpu_us},
-                                        {"ropewire_messages_per_token", c.messages_per_token},
-                                        {"ropewire_non_engine_cpu_us_per_message", rest_per_message},
-                                        {"echo_cpu_us_per_message", echo_per_message}});
+      std::cout << absl::StrFormat("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.3f | %.2f | %.2f |\n",
+                                   streams, spec.vocab, echo.cpu_us, c.cpu_us, overhead,
+                                   c.cpu_us / echo.cpu_us, c.messages_per_token, rest_per_message,
+                                   echo_per_message);
+      (*summary)["overhead"].push_back(
+          {{"streams", streams},
+           {"vocab", spec.vocab},
+           {"echo_cpu_us_per_token", echo.cpu_us},
+           {"ropewire_cpu_us_per_token", c.cpu_us},
+           {"overhead_us_per_token", overhead},
+           {"ratio", c.cpu_us / echo.cpu_us},
+           {"ropewire_messages_per_token", c.messages_per_token},
+           {"ropewire_non_engine_cpu_us_per_message", rest_per_message},
+           {"echo_cpu_us_per_message", echo_per_message}});
     }
   }
 }
@@ -195,7 +208,8 @@ int BenchMain(const Options& o) {
   const int client_cpu = o.client_cpu >= 0 ? o.client_cpu : (cpus >= 2 ? 0 : -1);
   PinToCpu(client_cpu);  // before any gRPC thread exists, so they all inherit it
   std::vector<ServerSpec> specs = {{"echo", "echo", 0}};
-  for (int v : ParseList(o.vocabs)) specs.push_back({"ropewire-v" + std::to_string(v), "ropewire", v});
+  for (int v : ParseList(o.vocabs))
+    specs.push_back({"ropewire-v" + std::to_string(v), "ropewire", v});
   const std::vector<int> streams_list = ParseList(o.streams);
   std::map<std::string, std::unique_ptr<ServerChild>> servers;
   for (const ServerSpec& spec : specs) {
@@ -206,32 +220,42 @@ int BenchMain(const Options& o) {
     }
     servers[spec.label] = std::move(*child);
   }
-  std::cout << absl::StrFormat("gRPC streaming overhead: %d tokens per run (%d per call), %d runs, server on CPU %d, "
-                               "client on CPU %d\n", o.tokens, o.tokens_per_call, o.runs, server_cpu, client_cpu);
+  std::cout << absl::StrFormat(
+      "gRPC streaming overhead: %d tokens per run (%d per call), %d runs, server on CPU %d, "
+      "client on CPU %d\n",
+      o.tokens, o.tokens_per_call, o.runs, server_cpu, client_cpu);
   std::vector<RunRow> rows;
   for (int streams : streams_list) {
-    const int calls_per_stream = std::max(1, (o.tokens + streams * o.tokens_per_call - 1) / (streams * o.tokens_per_call));
+    const int calls_per_stream =
+        std::max(1, (o.tokens + streams * o.tokens_per_call - 1) / (streams * o.tokens_per_call));
     for (const ServerSpec& spec : specs) {  // warm-up: connections, allocator, first-call paths
       (void)MeasureOnce(*servers[spec.label], spec, streams, 1, o.tokens_per_call);
     }
     for (int run = 0; run < o.runs; ++run) {
-      for (const ServerSpec& spec : specs) {  // interleaved, so drifting machine load hits all alike
-        auto row = MeasureOnce(*servers[spec.label], spec, streams, calls_per_stream, o.tokens_per_call);
+      for (const ServerSpec& spec :
+           specs) {  // interleaved, so drifting machine load hits all alike
+        auto row =
+            MeasureOnce(*servers[spec.label], spec, streams, calls_per_stream, o.tokens_per_call);
         if (!row.ok()) {
           std::cerr << row.status() << "\n";
           return 1;
         }
-        std::cout << absl::StrFormat("  streams %d run %d %-16s %7d tokens %8.3f s  server CPU %8.3f s%s\n", streams,
-                                     run + 1, spec.label, row->client.tokens, row->client.wall_s,
-                                     row->cpu.cpu_us / 1e6,
-                                     row->client.failed_calls ? "  FAILED: " + row->client.first_error : "");
+        std::cout << absl::StrFormat(
+            "  streams %d run %d %-16s %7d tokens %8.3f s  server CPU %8.3f s%s\n", streams,
+            run + 1, spec.label, row->client.tokens, row->client.wall_s, row->cpu.cpu_us / 1e6,
+            row->client.failed_calls ? "  FAILED: " + row->client.first_error : "");
         rows.push_back(std::move(*row));
       }
     }
   }
-  nlohmann::json summary = {{"tokens_per_run", o.tokens}, {"tokens_per_call", o.tokens_per_call}, {"runs", o.runs},
-                            {"server_cpu", server_cpu}, {"client_cpu", client_cpu}, {"cpus", cpus},
-                            {"cells", nlohmann::json::array()}, {"overhead", nlohmann::json::array()}};
+  nlohmann::json summary = {{"tokens_per_run", o.tokens},
+                            {"tokens_per_call", o.tokens_per_call},
+                            {"runs", o.runs},
+                            {"server_cpu", server_cpu},
+                            {"client_cpu", client_cpu},
+                            {"cpus", cpus},
+                            {"cells", nlohmann::json::array()},
+                            {"overhead", nlohmann::json::array()}};
   PrintTables(specs, streams_list, rows, &summary);
   if (!o.json_path.empty()) std::ofstream(o.json_path) << summary.dump(2) << "\n";
   return 0;
@@ -242,13 +266,15 @@ int BenchMain(const Options& o) {
 
 int main(int argc, char** argv) {
   ropewire::bench::Options o;
-  ropewire::base::CliFlags flags("usage: ropewire-bench-grpc [--tokens N] [--streams 1,8] [--vocabs 256,32000] [--runs 3]");
+  ropewire::base::CliFlags flags(
+      "usage: ropewire-bench-grpc [--tokens N] [--streams 1,8] [--vocabs 256,32000] [--runs 3]");
   flags.Add("tokens", &o.tokens, "tokens streamed per run and server");
   flags.Add("tokens-per-call", &o.tokens_per_call, "max_tokens of each GenerateStream call");
   flags.Add("streams", &o.streams, "concurrent streams to measure, comma-separated");
   flags.Add("vocabs", &o.vocabs, "null-model vocabulary sizes, comma-separated (sampling cost)");
   flags.Add("runs", &o.runs, "runs per cell; medians are reported");
-  flags.Add("server-cpu", &o.server_cpu, "CPU for the server process (-1: CPU 1 when there are two)");
+  flags.Add("server-cpu", &o.server_cpu,
+            "CPU for the server process (-1: CPU 1 when there are two)");
   flags.Add("client-cpu", &o.client_cpu, "CPU for the client (-1: CPU 0 when there are two)");
   flags.Add("json", &o.json_path, "write the medians as JSON here");
   flags.Add("serve", &o.serve, "internal: run as the benchmark server (echo or ropewire)");

@@ -5,7 +5,9 @@
 namespace ropewire::bench {
 
 NullModel::NullModel(int vocab_size, int max_model_len, int num_blocks, int block_size)
-    : num_blocks_(num_blocks), block_size_(block_size), row_(static_cast<size_t>(vocab_size), 0.0f) {
+    : num_blocks_(num_blocks),
+      block_size_(block_size),
+      row_(static_cast<size_t>(vocab_size), 0.0f) {
   config_.model_type = "null";
   config_.architecture = "NullModelForBenchmarks";
   config_.vocab_size = vocab_size;

@@ -17,11 +17,13 @@ ServerSample operator-(const ServerSample& a, const ServerSample& b) {
           a.execute_us - b.execute_us, a.steps - b.steps};
 }
 
-absl::StatusOr<std::unique_ptr<ServerChild>> ServerChild::Start(const std::string& self_exe, const std::string& kind,
+absl::StatusOr<std::unique_ptr<ServerChild>> ServerChild::Start(const std::string& self_exe,
+                                                                const std::string& kind,
                                                                 int vocab_size, int cpu) {
   int to_child[2], from_child[2];
   if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return absl::InternalError("pipe failed");
-  std::vector<std::string> args = {self_exe, "--serve", kind, "--vocab", std::to_string(vocab_size)};
+  std::vector<std::string> args = {self_exe, "--serve", kind, "--vocab",
+                                   std::to_string(vocab_size)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -59,8 +61,9 @@ absl::StatusOr<ServerSample> ServerChild::Sample() {
   std::fflush(to_child_);
   ServerSample s;
   long long cpu = 0, engine = 0, sample = 0, execute = 0, steps = 0;
-  if (std::fscanf(from_child_, " cpu_us %lld engine_us %lld sample_us %lld execute_us %lld steps %lld", &cpu, &engine,
-                  &sample, &execute, &steps) != 5) {
+  if (std::fscanf(from_child_,
+                  " cpu_us %lld engine_us %lld sample_us %lld execute_us %lld steps %lld", &cpu,
+                  &engine, &sample, &execute, &steps) != 5) {
     return absl::InternalError("the server did not answer a sample request");
   }
   s.cpu_us = cpu;

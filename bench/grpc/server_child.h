@@ -25,8 +25,9 @@ ServerSample operator-(const ServerSample& a, const ServerSample& b);
 class ServerChild {
  public:
   // Runs `self_exe --serve KIND --vocab N`; `cpu` >= 0 pins it to that CPU.
-  static absl::StatusOr<std::unique_ptr<ServerChild>> Start(const std::string& self_exe, const std::string& kind,
-                                                            int vocab_size, int cpu);
+  static absl::StatusOr<std::unique_ptr<ServerChild>> Start(const std::string& self_exe,
+                                                            const std::string& kind, int vocab_size,
+                                                            int cpu);
   ~ServerChild();
 
   int port() const { return port_; }

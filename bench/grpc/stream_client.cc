@@ -17,7 +17,8 @@ std::unique_ptr<v1::Inference::Stub> ConnectedStub(int port, int index) {
   // Separate TCP connections per stream, as separate clients would have.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("ropewire.bench.connection", index);
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                           grpc::InsecureChannelCredentials(), args);
   channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return v1::Inference::NewStub(channel);
 }

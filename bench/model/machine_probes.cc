@@ -12,10 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ROPEWIRE_PROBES_X86 1
-#endif
+#include "kernels/cpu/x86_intrinsics.h"
 
 namespace ropewire::bench {
 namespace {
@@ -50,7 +47,7 @@ float SumPortable(const float* x, int64_t begin, int64_t end) {
   return sum;
 }
 
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
 // How far ahead the prefetching variant asks for lines: 1 KiB measured best on the AVX-512 Xeons
 // this was tuned on (512 B - 2 KiB within 3% of each other; 4 KiB and beyond lose).
 constexpr int64_t kPrefetchBytes = 1024;
@@ -75,7 +72,7 @@ __attribute__((target("avx512f"))) float SumAvx512(const float* x, int64_t begin
 #endif
 
 bool HasAvx512() {
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
   return __builtin_cpu_supports("avx512f");
 #else
   return false;
@@ -83,7 +80,7 @@ bool HasAvx512() {
 }
 
 bool HasAvx2Fma() {
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return false;
@@ -91,7 +88,7 @@ bool HasAvx2Fma() {
 }
 
 float SumSlice(const float* x, int64_t begin, int64_t end, bool prefetch) {
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
   if (HasAvx512()) {
     return prefetch ? SumAvx512<true>(x, begin, end) : SumAvx512<false>(x, begin, end);
   }
@@ -106,7 +103,7 @@ constexpr int kChains = 16;
 constexpr float kFmaA = 0.999f;
 constexpr float kFmaB = 1e-3f;
 
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
 __attribute__((target("avx512f"))) float FmaChainsAvx512(int64_t iterations) {
   const __m512 a = _mm512_set1_ps(kFmaA);
   const __m512 b = _mm512_set1_ps(kFmaB);
@@ -154,7 +151,7 @@ int FlopsPerIteration() {
 }
 
 float FmaChains(int64_t iterations) {
-#ifdef ROPEWIRE_PROBES_X86
+#ifdef ROPEWIRE_X86
   if (HasAvx512()) return FmaChainsAvx512(iterations);
   if (HasAvx2Fma()) return FmaChainsAvx2(iterations);
 #endif
@@ -197,8 +194,8 @@ absl::StatusOr<ReadBandwidthProbe> ReadBandwidthProbe::Create(int64_t bytes, int
   const int64_t rounded = bytes / kBufferAlignment * kBufferAlignment;
   void* memory = std::aligned_alloc(kBufferAlignment, rounded);
   if (memory == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", rounded,
-                                                     " bytes for the bandwidth probe"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", rounded, " bytes for the bandwidth probe"));
   }
   madvise(memory, rounded, MADV_HUGEPAGE);  // a hint; without THP the probe still works
   ReadBandwidthProbe probe;

@@ -48,12 +48,15 @@ void Register(base::CliFlags& flags, Options& o) {
   flags.Add("threads", &o.threads, "CPU threads for the model and the probes");
   flags.Add("decode-reps", &o.decode_reps, "decode repetitions, each after one bandwidth probe");
   flags.Add("decode-steps", &o.decode_steps, "decode steps timed per repetition");
-  flags.Add("prompt-len", &o.prompt_len, "prompt tokens prefilled (untimed) before each decode run");
+  flags.Add("prompt-len", &o.prompt_len,
+            "prompt tokens prefilled (untimed) before each decode run");
   flags.Add("prefill-reps", &o.prefill_reps, "prefill repetitions, each after one FMA probe");
-  flags.Add("prefill-tokens", &o.prefill_tokens, "prompt tokens processed in the timed prefill step");
+  flags.Add("prefill-tokens", &o.prefill_tokens,
+            "prompt tokens processed in the timed prefill step");
   flags.Add("probe-mib", &o.probe_mib, "size of the read-bandwidth probe's buffer in MiB");
   flags.Add("fma-seconds", &o.fma_seconds, "duration of each FMA probe run");
-  flags.Add("scratch-dir", &o.scratch_dir, "where checkpoints are written (default: $TMPDIR or /tmp)");
+  flags.Add("scratch-dir", &o.scratch_dir,
+            "where checkpoints are written (default: $TMPDIR or /tmp)");
   flags.Add("seed", &o.seed, "seed of the random weights and prompts");
   flags.Add("json", &o.json_path, "also write the results as JSON to this path");
 }
@@ -107,7 +110,8 @@ absl::StatusOr<std::unique_ptr<ModelBench>> BuildModel(const Options& o, ModelRe
   result->load_seconds = SecondsSince(begin);
   const double weight_bytes = double(result->shape.TotalParams()) * sizeof(float);
   result->weights_in_huge_pages =
-      huge_before < 0 ? 0.0 : std::min(1.0, double(AnonHugePageBytes() - huge_before) / weight_bytes);
+      huge_before < 0 ? 0.0
+                      : std::min(1.0, double(AnonHugePageBytes() - huge_before) / weight_bytes);
   dir.Remove();
   return bench;
 }
@@ -173,10 +177,10 @@ void PrintTable(const std::vector<ModelResult>& results, const Options& o) {
       std::printf(" %8s %8s %8s %6s\n", "-", "-", "-", "-");
     }
   }
-  std::printf("\ndecode: %d steps after a %d-token prompt, median of %d; prefill: %d tokens in one "
-              "step, median of %d; %d threads\n",
-              o.decode_steps, o.prompt_len, o.decode_reps, o.prefill_tokens, o.prefill_reps,
-              o.threads);
+  std::printf(
+      "\ndecode: %d steps after a %d-token prompt, median of %d; prefill: %d tokens in one "
+      "step, median of %d; %d threads\n",
+      o.decode_steps, o.prompt_len, o.decode_reps, o.prefill_tokens, o.prefill_reps, o.threads);
 }
 
 json DecodeJson(const ModelResult& r, const Options& o) {
@@ -213,9 +217,13 @@ json ModelJson(const ModelResult& r, const Options& o) {
   const LlamaShape& s = r.shape;
   json model = {
       {"name", s.name},
-      {"shape", {{"vocab_size", s.vocab_size}, {"hidden_size", s.hidden_size},
-                 {"intermediate_size", s.intermediate_size}, {"num_layers", s.num_layers},
-                 {"num_heads", s.num_heads}, {"num_kv_heads", s.num_kv_heads}}},
+      {"shape",
+       {{"vocab_size", s.vocab_size},
+        {"hidden_size", s.hidden_size},
+        {"intermediate_size", s.intermediate_size},
+        {"num_layers", s.num_layers},
+        {"num_heads", s.num_heads},
+        {"num_kv_heads", s.num_kv_heads}}},
       {"params", s.TotalParams()},
       {"weight_bytes_f32", s.TotalParams() * 4},
       {"weights_in_huge_pages", r.weights_in_huge_pages},

@@ -30,9 +30,8 @@ DecodeTraffic DecodeBytesPerToken(const LlamaShape& s, double mean_kv_len) {
   const int64_t f32 = sizeof(float);
   DecodeTraffic traffic;
   const int64_t per_layer = s.LayerMatmulParams() + 2 * s.hidden_size;  // projections + norms
-  traffic.weight_bytes =
-      f32 * (s.num_layers * per_layer + s.vocab_size * s.hidden_size  // lm_head
-             + 2 * s.hidden_size);                                    // final norm, embedding row
+  traffic.weight_bytes = f32 * (s.num_layers * per_layer + s.vocab_size * s.hidden_size  // lm_head
+                                + 2 * s.hidden_size);  // final norm, embedding row
   const double kv_per_position = 2.0 * s.num_kv_heads * s.head_dim() * f32 * s.num_layers;
   traffic.kv_bytes = int64_t(kv_per_position * mean_kv_len);
   return traffic;

@@ -50,8 +50,8 @@ void FillNormal(float* out, int64_t n, uint64_t stream, float stddev) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t r = SplitMix64(stream ^ uint64_t(i) * 0xd1342543de82ef95ull);
-    const float sum = float(r & 0xffff) + float((r >> 16) & 0xffff) + float((r >> 32) & 0xffff) +
-                      float(r >> 48);
+    const float sum =
+        float(r & 0xffff) + float((r >> 16) & 0xffff) + float((r >> 32) & 0xffff) + float(r >> 48);
     out[i] = (sum - 2.0f * 65535.0f) * scale;
   }
 }
@@ -159,8 +159,8 @@ int64_t LlamaShape::TotalParams() const {
 absl::StatusOr<LlamaShape> NamedShape(const std::string& name) {
   const auto it = Shapes().find(name);
   if (it == Shapes().end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown model shape \"", name,
-                                                   "\"; known: small, large"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown model shape \"", name, "\"; known: small, large"));
   }
   return it->second;
 }
@@ -174,10 +174,9 @@ absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std:
   int64_t total_bytes = 0;
   // One shard at a time keeps the generator's memory at one layer, not the whole model.
   for (int layer = 0; layer < shape.num_layers; ++layer) {
-    const std::string file =
-        absl::StrFormat("model-%05d-of-%05d.safetensors", layer + 1, shards);
-    RETURN_IF_ERROR(WriteShard(dir, file, LayerTensors(shape, layer, seed), &weight_map,
-                               &total_bytes));
+    const std::string file = absl::StrFormat("model-%05d-of-%05d.safetensors", layer + 1, shards);
+    RETURN_IF_ERROR(
+        WriteShard(dir, file, LayerTensors(shape, layer, seed), &weight_map, &total_bytes));
   }
   const std::string last = absl::StrFormat("model-%05d-of-%05d.safetensors", shards, shards);
   RETURN_IF_ERROR(WriteShard(dir, last, OuterTensors(shape, seed), &weight_map, &total_bytes));
@@ -186,7 +185,8 @@ absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std:
   return WriteText(dir + "/model.safetensors.index.json", index.dump(2));
 }
 
-absl::StatusOr<ScratchDir> ScratchDir::Create(const std::string& parent, const std::string& prefix) {
+absl::StatusOr<ScratchDir> ScratchDir::Create(const std::string& parent,
+                                              const std::string& prefix) {
   std::string pattern = parent + "/" + prefix + "XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("cannot create a scratch directory under ", parent));

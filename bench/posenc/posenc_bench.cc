@@ -104,8 +104,9 @@ double TimeSteps(Setup& s, const Variant& v, const kernels::RopeTable& table, in
   params.keys_prerotated = v.prerotated;
   const auto start = Clock::now();
   for (int i = 0; i < steps; ++i) {
-    kernels::cpu::PagedAttention(s.queries.data(), kHeads * kHeadDim, {s.keys.data(), s.values.data()},
-                                 s.geometry, s.View(), params, s.out.data(), kHeads * kHeadDim);
+    kernels::cpu::PagedAttention(s.queries.data(), kHeads * kHeadDim,
+                                 {s.keys.data(), s.values.data()}, s.geometry, s.View(), params,
+                                 s.out.data(), kHeads * kHeadDim);
   }
   return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / steps;
 }
@@ -136,8 +137,8 @@ int main(int argc, char** argv) {
     for (auto& v : variants) v.step_us.push_back(TimeSteps(setup, v, table, steps));
   }
   nlohmann::json report;
-  report["shape"] = {{"batch", batch}, {"context", context}, {"heads", kHeads},
-                     {"kv_heads", kKvHeads}, {"head_dim", kHeadDim}, {"rounds", rounds},
+  report["shape"] = {{"batch", batch},          {"context", context},   {"heads", kHeads},
+                     {"kv_heads", kKvHeads},    {"head_dim", kHeadDim}, {"rounds", rounds},
                      {"steps_per_round", steps}};
   for (const auto& v : variants) report["median_step_us"][v.name] = Median(v.step_us);
   const auto& m = report["median_step_us"];

@@ -85,8 +85,8 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, const Options& o, bool static_batching,
-                                  const std::vector<TimedRequest>& workload) {
+absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, const Options& o,
+                                  bool static_batching, const std::vector<TimedRequest>& workload) {
   model::ExecutorOptions executor_options;
   executor_options.block_size = 16;
   executor_options.num_blocks = o.kv_tokens / 16;
@@ -108,8 +108,9 @@ absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, const Options& o
   std::vector<std::shared_ptr<TimingSink>> sinks;
   const Clock::time_point start = Clock::now();
   for (const TimedRequest& timed : workload) {
-    std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(timed.arrival_seconds)));
+    std::this_thread::sleep_until(start +
+                                  std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(timed.arrival_seconds)));
     auto sink = std::make_shared<TimingSink>(Clock::now(), [&] {
       std::lock_guard<std::mutex> lock(mu);
       ++done;
@@ -142,14 +143,19 @@ absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, const Options& o
   r.scheduler_fraction = stats.schedule_seconds / std::max(1e-9, stats.execute_seconds);
   r.schedule_cpu_us_per_step = 1e6 * stats.schedule_cpu_seconds / std::max<int64_t>(1, stats.steps);
   r.scheduler_cpu_fraction = stats.schedule_cpu_seconds / std::max(1e-9, stats.execute_seconds);
-  r.prefix_hit_rate = stats.prompt_tokens ? double(stats.prefix_hit_tokens) / stats.prompt_tokens : 0;
+  r.prefix_hit_rate =
+      stats.prompt_tokens ? double(stats.prefix_hit_tokens) / stats.prompt_tokens : 0;
   return r;
 }
 
 json ToJson(const RunResult& r) {
-  return {{"seconds", r.seconds}, {"output_tokens", r.output_tokens},
-          {"output_tokens_per_s", r.output_tokens_per_s}, {"median_ttft_s", r.median_ttft},
-          {"median_tpot_s", r.median_tpot}, {"steps", r.steps}, {"preemptions", r.preemptions},
+  return {{"seconds", r.seconds},
+          {"output_tokens", r.output_tokens},
+          {"output_tokens_per_s", r.output_tokens_per_s},
+          {"median_ttft_s", r.median_ttft},
+          {"median_tpot_s", r.median_tpot},
+          {"steps", r.steps},
+          {"preemptions", r.preemptions},
           {"scheduler_us_per_step", r.schedule_us_per_step},
           {"model_ms_per_step", r.execute_ms_per_step},
           {"scheduler_fraction_of_model_time", r.scheduler_fraction},
@@ -170,17 +176,19 @@ absl::Status Compare(const std::string& dir, const Options& o, const WorkloadSpe
       if (!r.ok()) return r.status();
       (is_static ? fixed : continuous).push_back(*r);
       std::fprintf(stderr, "  %s %s run %d: %.1f tok/s, TTFT %.3f s, TPOT %.1f ms\n", label,
-                   is_static ? "static" : "continuous", i + 1, r->output_tokens_per_s, r->median_ttft,
-                   1e3 * r->median_tpot);
+                   is_static ? "static" : "continuous", i + 1, r->output_tokens_per_s,
+                   r->median_ttft, 1e3 * r->median_tpot);
     }
   }
   auto median_by = [](std::vector<RunResult> runs) {
-    std::sort(runs.begin(), runs.end(),
-              [](const RunResult& a, const RunResult& b) { return a.output_tokens_per_s < b.output_tokens_per_s; });
+    std::sort(runs.begin(), runs.end(), [](const RunResult& a, const RunResult& b) {
+      return a.output_tokens_per_s < b.output_tokens_per_s;
+    });
     return runs[runs.size() / 2];
   };
   const RunResult c = median_by(continuous), s = median_by(fixed);
-  (*out)[label] = {{"continuous", ToJson(c)}, {"static", ToJson(s)},
+  (*out)[label] = {{"continuous", ToJson(c)},
+                   {"static", ToJson(s)},
                    {"throughput_ratio", c.output_tokens_per_s / s.output_tokens_per_s}};
   std::printf("%-11s | %10s | %9.1f | %9.1f | %6.2fx | %8.3f / %-8.3f | %6.1f / %-6.1f\n", label,
               "tok/s", c.output_tokens_per_s, s.output_tokens_per_s,
@@ -193,19 +201,22 @@ absl::Status Run(const Options& o) {
   if (o.max_prompt + o.max_output > o.max_model_len) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--max-prompt (%d) + --max-output (%d) exceeds --max-model-len (%d): requests would be "
-        "rejected", o.max_prompt, o.max_output, o.max_model_len));
+        "rejected",
+        o.max_prompt, o.max_output, o.max_model_len));
   }
   LlamaShape shape{"serving", 8000, 512, 1408, 8, 8, 4};
   auto scratch = ScratchDir::Create(o.scratch, "ropewire-bench-serving-");
   if (!scratch.ok()) return scratch.status();
   if (absl::Status s = WriteRandomLlama(shape, 7, scratch->path()); !s.ok()) return s;
-  std::printf("workload: prompts uniform in [%d, %d], outputs exponential with mean %.0f capped at %d\n",
-              o.min_prompt, o.max_prompt, o.mean_output, o.max_output);
-  std::printf("model: random llama, %lld params (hidden %lld, %d layers, vocab %lld); KV %d tokens, "
-              "max_model_len %d, max_num_seqs %d, %d requests, %d repeats\n\n",
-              static_cast<long long>(shape.TotalParams()), static_cast<long long>(shape.hidden_size),
-              shape.num_layers, static_cast<long long>(shape.vocab_size), o.kv_tokens, o.max_model_len,
-              o.max_num_seqs, o.requests, o.repeats);
+  std::printf(
+      "workload: prompts uniform in [%d, %d], outputs exponential with mean %.0f capped at %d\n",
+      o.min_prompt, o.max_prompt, o.mean_output, o.max_output);
+  std::printf(
+      "model: random llama, %lld params (hidden %lld, %d layers, vocab %lld); KV %d tokens, "
+      "max_model_len %d, max_num_seqs %d, %d requests, %d repeats\n\n",
+      static_cast<long long>(shape.TotalParams()), static_cast<long long>(shape.hidden_size),
+      shape.num_layers, static_cast<long long>(shape.vocab_size), o.kv_tokens, o.max_model_len,
+      o.max_num_seqs, o.requests, o.repeats);
   std::printf("%-11s | %10s | %9s | %9s | %7s | %-19s | %s\n", "workload", "metric", "continuous",
               "static", "ratio", "TTFT p50 c / s (s)", "TPOT p50 c / s (ms)");
   json out;
@@ -219,9 +230,10 @@ absl::Status Run(const Options& o) {
   spec.rate = 0;
   if (absl::Status s = Compare(scratch->path(), o, spec, "saturation", &out); !s.ok()) return s;
   // Latency at a moderate load: by default half of what continuous batching sustains.
-  spec.rate = o.rate > 0 ? o.rate
-                         : 0.5 * out["saturation"]["continuous"]["output_tokens_per_s"].get<double>() /
-                               spec.mean_output;
+  spec.rate = o.rate > 0
+                  ? o.rate
+                  : 0.5 * out["saturation"]["continuous"]["output_tokens_per_s"].get<double>() /
+                        spec.mean_output;
   out["poisson_rate"] = spec.rate;
   std::fprintf(stderr, "  poisson rate: %.2f requests/s\n", spec.rate);
   if (absl::Status s = Compare(scratch->path(), o, spec, "poisson", &out); !s.ok()) return s;
@@ -236,14 +248,16 @@ absl::Status Run(const Options& o) {
   if (!prefix_run.ok()) return prefix_run.status();
   out["shared_prefix"] = ToJson(*prefix_run);
   const json& c = out["saturation"]["continuous"];
-  std::printf("\nscheduler (plan + commit + sampling bookkeeping), saturation, continuous: %.1f us/step "
-              "of CPU time = %.3f%% of %.2f ms/step of model time (wall clock: %.1f us/step = %.3f%%)\n",
-              c["scheduler_cpu_us_per_step"].get<double>(),
-              100 * c["scheduler_cpu_fraction_of_model_time"].get<double>(),
-              c["model_ms_per_step"].get<double>(), c["scheduler_us_per_step"].get<double>(),
-              100 * c["scheduler_fraction_of_model_time"].get<double>());
-  std::printf("prefix cache on a 192-token shared prefix: %.1f%% of prompt tokens served from cache\n",
-              100 * prefix_run->prefix_hit_rate);
+  std::printf(
+      "\nscheduler (plan + commit + sampling bookkeeping), saturation, continuous: %.1f us/step "
+      "of CPU time = %.3f%% of %.2f ms/step of model time (wall clock: %.1f us/step = %.3f%%)\n",
+      c["scheduler_cpu_us_per_step"].get<double>(),
+      100 * c["scheduler_cpu_fraction_of_model_time"].get<double>(),
+      c["model_ms_per_step"].get<double>(), c["scheduler_us_per_step"].get<double>(),
+      100 * c["scheduler_fraction_of_model_time"].get<double>());
+  std::printf(
+      "prefix cache on a 192-token shared prefix: %.1f%% of prompt tokens served from cache\n",
+      100 * prefix_run->prefix_hit_rate);
   if (!o.json_path.empty()) std::ofstream(o.json_path) << out.dump(2) << "\n";
   return absl::OkStatus();
 }
@@ -253,13 +267,15 @@ absl::Status Run(const Options& o) {
 
 int main(int argc, char** argv) {
   ropewire::bench::Options o;
-  ropewire::base::CliFlags flags("usage: ropewire-bench-serving [--requests N] [--repeats N] [--json PATH]");
+  ropewire::base::CliFlags flags(
+      "usage: ropewire-bench-serving [--requests N] [--repeats N] [--json PATH]");
   flags.Add("requests", &o.requests, "requests per run");
   flags.Add("rate", &o.rate, "Poisson arrival rate (requests/s) of the latency workload");
   flags.Add("repeats", &o.repeats, "interleaved runs of each mode");
   flags.Add("threads", &o.threads, "CPU threads (0: one per core)");
   flags.Add("kv-tokens", &o.kv_tokens, "KV cache capacity in tokens (same for both modes)");
-  flags.Add("max-model-len", &o.max_model_len, "per-request length limit (static mode reserves it)");
+  flags.Add("max-model-len", &o.max_model_len,
+            "per-request length limit (static mode reserves it)");
   flags.Add("max-num-seqs", &o.max_num_seqs, "sequences per step (static: batch size)");
   flags.Add("max-num-batched-tokens", &o.max_num_batched_tokens, "tokens per step");
   flags.Add("json", &o.json_path, "write results as JSON here");

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 

@@ -3,18 +3,11 @@
 #include <cmath>
 #include <cstdlib>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-// GCC 12's AVX-512 intrinsics pass an undefined vector as the masked-off source, which
-// -W(maybe-)uninitialized reports wherever they are inlined; no lane of it is ever read.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#define ROPEWIRE_ATTENTION_X86 1
-#endif
+#include "kernels/cpu/x86_intrinsics.h"
 
 namespace ropewire::kernels::cpu {
 
-#ifdef ROPEWIRE_ATTENTION_X86
+#ifdef ROPEWIRE_X86
 namespace {
 
 #define ROPEWIRE_AVX512 __attribute__((target("avx512f")))
@@ -50,7 +43,8 @@ ROPEWIRE_AVX512 inline void Transpose16x16(__m512 r[16]) {
 
 // keys [num_keys][head_dim] → transposed [head_dim][16], missing keys as zeros, so one vector
 // load gives one channel of all 16 keys.
-ROPEWIRE_AVX512 void TransposeKeys(const float* keys, int num_keys, int head_dim, float* transposed) {
+ROPEWIRE_AVX512 void TransposeKeys(const float* keys, int num_keys, int head_dim,
+                                   float* transposed) {
   for (int chunk = 0; chunk < head_dim; chunk += 16) {
     __m512 rows[16];
     for (int t = 0; t < 16; ++t) {
@@ -75,7 +69,8 @@ ROPEWIRE_AVX512 void ScoreRows(const float* queries, int head_dim, const float* 
       acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(queries[int64_t(r) * head_dim + c]), k, acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(scores + int64_t(r) * score_stride, key_mask, acc[r]);
+  for (int r = 0; r < R; ++r)
+    _mm512_mask_storeu_ps(scores + int64_t(r) * score_stride, key_mask, acc[r]);
 }
 
 using ScoreRowsFn = void (*)(const float*, int, const float*, __mmask16, float*, int);
@@ -104,8 +99,8 @@ ROPEWIRE_AVX512 inline __m512 Exp(__m512 x) {
 // acc[D vectors] = acc * rescale + Σ_t weights[t] · values[t], the accumulator held in registers
 // across the block's keys.
 template <int D>
-ROPEWIRE_AVX512 void RescaleAccumulate(float* acc, float rescale, const float* weights,
-                                       int t_begin, int t_end, const float* values) {
+ROPEWIRE_AVX512 void RescaleAccumulate(float* acc, float rescale, const float* weights, int t_begin,
+                                       int t_end, const float* values) {
   __m512 a[D];
   const __m512 scale = _mm512_set1_ps(rescale);
   for (int k = 0; k < D; ++k) a[k] = _mm512_mul_ps(_mm512_loadu_ps(acc + 16 * k), scale);
@@ -118,12 +113,23 @@ ROPEWIRE_AVX512 void RescaleAccumulate(float* acc, float rescale, const float* w
 }
 
 using RescaleAccumulateFn = void (*)(float*, float, const float*, int, int, const float*);
-constexpr RescaleAccumulateFn kRescaleAccumulate[17] = {
-    nullptr,                RescaleAccumulate<1>,  RescaleAccumulate<2>,  RescaleAccumulate<3>,
-    RescaleAccumulate<4>,   RescaleAccumulate<5>,  RescaleAccumulate<6>,  RescaleAccumulate<7>,
-    RescaleAccumulate<8>,   RescaleAccumulate<9>,  RescaleAccumulate<10>, RescaleAccumulate<11>,
-    RescaleAccumulate<12>,  RescaleAccumulate<13>, RescaleAccumulate<14>, RescaleAccumulate<15>,
-    RescaleAccumulate<16>};
+constexpr RescaleAccumulateFn kRescaleAccumulate[17] = {nullptr,
+                                                        RescaleAccumulate<1>,
+                                                        RescaleAccumulate<2>,
+                                                        RescaleAccumulate<3>,
+                                                        RescaleAccumulate<4>,
+                                                        RescaleAccumulate<5>,
+                                                        RescaleAccumulate<6>,
+                                                        RescaleAccumulate<7>,
+                                                        RescaleAccumulate<8>,
+                                                        RescaleAccumulate<9>,
+                                                        RescaleAccumulate<10>,
+                                                        RescaleAccumulate<11>,
+                                                        RescaleAccumulate<12>,
+                                                        RescaleAccumulate<13>,
+                                                        RescaleAccumulate<14>,
+                                                        RescaleAccumulate<15>,
+                                                        RescaleAccumulate<16>};
 
 __mmask16 KeyRangeMask(int t_begin, int t_end) {
   const unsigned below_end = t_end >= 16 ? 0xffffu : (1u << t_end) - 1;

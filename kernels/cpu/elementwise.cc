@@ -51,7 +51,8 @@ ROPEWIRE_SIMD_CLONES
 void ActivationRow(ActivationKind kind, float* x, int64_t cols) {
   switch (kind) {
     case ActivationKind::kGelu:
-      for (int64_t i = 0; i < cols; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+      for (int64_t i = 0; i < cols; ++i)
+        x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
       break;
     case ActivationKind::kGeluTanh:
       for (int64_t i = 0; i < cols; ++i) {
@@ -114,8 +115,8 @@ void RmsNorm(const float* x, int64_t x_stride, const float* weight, float eps, f
   }
 }
 
-void LayerNorm(const float* x, int64_t x_stride, const float* weight, const float* bias,
-               float eps, float* out, int64_t out_stride, int64_t rows, int64_t cols) {
+void LayerNorm(const float* x, int64_t x_stride, const float* weight, const float* bias, float eps,
+               float* out, int64_t out_stride, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows >= kParallelRowThreshold)
   for (int64_t r = 0; r < rows; ++r) {
     LayerNormRow(x + r * x_stride, weight, bias, eps, out + r * out_stride, cols);
@@ -139,8 +140,8 @@ void AddBias(float* x, int64_t stride, const float* bias, int64_t rows, int64_t 
   }
 }
 
-void EmbeddingLookup(const float* table, int64_t dim, const int32_t* ids, int64_t rows,
-                     float* out, int64_t out_stride) {
+void EmbeddingLookup(const float* table, int64_t dim, const int32_t* ids, int64_t rows, float* out,
+                     int64_t out_stride) {
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(out + r * out_stride, table + int64_t(ids[r]) * dim, sizeof(float) * dim);
   }

@@ -13,8 +13,8 @@ void RmsNorm(const float* x, int64_t x_stride, const float* weight, float eps, f
              int64_t out_stride, int64_t rows, int64_t cols);
 
 // out[r] = (x[r] - mean) / sqrt(var + eps) * weight + bias (bias may be null).
-void LayerNorm(const float* x, int64_t x_stride, const float* weight, const float* bias,
-               float eps, float* out, int64_t out_stride, int64_t rows, int64_t cols);
+void LayerNorm(const float* x, int64_t x_stride, const float* weight, const float* bias, float eps,
+               float* out, int64_t out_stride, int64_t rows, int64_t cols);
 
 // out[r, i] = silu(gate_up[r, i]) * gate_up[r, cols + i]: the SwiGLU of a fused [gate; up]
 // projection whose rows are 2*cols wide.
@@ -40,8 +40,8 @@ void AddTableRows(const float* table, int64_t dim, const int32_t* rows, int64_t 
 void AddBias(float* x, int64_t stride, const float* bias, int64_t rows, int64_t cols);
 
 // out[r] = table[ids[r]]. The caller validates ids against the table size.
-void EmbeddingLookup(const float* table, int64_t dim, const int32_t* ids, int64_t rows,
-                     float* out, int64_t out_stride);
+void EmbeddingLookup(const float* table, int64_t dim, const int32_t* ids, int64_t rows, float* out,
+                     int64_t out_stride);
 
 // Copies rows[i] of `src` to row i of `dst`.
 void GatherRows(const float* src, int64_t src_stride, const int32_t* rows, int64_t num_rows,

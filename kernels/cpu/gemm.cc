@@ -97,15 +97,15 @@ std::shared_ptr<const CachedMatmul> GetMatmul(const MatmulKey& key) {
 
 void Sgemm(char transb, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
            int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate) {
-  dnnl_status_t st = dnnl_sgemm('N', transb, m, n, k, 1.0f, a, lda, b, ldb,
-                                accumulate ? 1.0f : 0.0f, c, ldc);
+  dnnl_status_t st =
+      dnnl_sgemm('N', transb, m, n, k, 1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
   // Arguments are produced by ropewire itself; a failure here is a programming error.
   if (st != dnnl_success) std::abort();
 }
 
 // C[rows, n] (+)= A[rows, k] · B through a cached primitive, or sgemm when there is none.
-void RunTile(bool transposed_b, const float* a, int64_t lda, const float* b, int64_t ldb,
-             float* c, int64_t ldc, int64_t rows, int64_t n, int64_t k, bool accumulate) {
+void RunTile(bool transposed_b, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+             int64_t ldc, int64_t rows, int64_t n, int64_t k, bool accumulate) {
   const MatmulKey key{rows, n, k, lda, ldb, ldc, transposed_b, accumulate};
   const std::shared_ptr<const CachedMatmul> matmul = GetMatmul(key);
   if (matmul == nullptr) {
@@ -116,8 +116,8 @@ void RunTile(bool transposed_b, const float* a, int64_t lda, const float* b, int
   const dnnl::memory a_mem(matmul->a, CpuEngine(), const_cast<float*>(a));
   const dnnl::memory b_mem(matmul->b, CpuEngine(), const_cast<float*>(b));
   const dnnl::memory c_mem(matmul->c, CpuEngine(), c);
-  matmul->primitive.execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem},
-                                     {DNNL_ARG_DST, c_mem}});
+  matmul->primitive.execute(
+      stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
   stream.wait();
 }
 
@@ -132,7 +132,7 @@ void Gemm(bool transposed_b, const float* a, int64_t lda, const float* b, int64_
   }
   for (int64_t row = 0; row < m;) {
     const int64_t left = m - row;
-    const int64_t rows = left >= kTileRows    ? kTileRows
+    const int64_t rows = left >= kTileRows     ? kTileRows
                          : left >= kRowQuantum ? left / kRowQuantum * kRowQuantum
                                                : left;
     RunTile(transposed_b, a + row * lda, lda, b, ldb, c + row * ldc, ldc, rows, n, k, accumulate);

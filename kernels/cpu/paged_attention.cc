@@ -67,8 +67,14 @@ class TileAttention {
   TileAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
                 const KvGeometry& geometry, const RaggedBatchView& batch,
                 const AttentionParams& params, float* out, int64_t out_stride)
-      : q_(q), q_stride_(q_stride), layer_(layer), geo_(geometry), batch_(batch),
-        params_(params), out_(out), out_stride_(out_stride),
+      : q_(q),
+        q_stride_(q_stride),
+        layer_(layer),
+        geo_(geometry),
+        batch_(batch),
+        params_(params),
+        out_(out),
+        out_stride_(out_stride),
         group_(params.num_heads / params.num_kv_heads),
         rope_(params.position && params.position->kind == PositionKind::kRope),
         score_bias_(params.position && (params.position->kind == PositionKind::kAlibi ||
@@ -108,13 +114,14 @@ class TileAttention {
       const int block_first = block * geo_.block_size;
       const int lo = std::max(key_begin, block_first) - block_first;
       const int hi = std::min(key_end, block_first + geo_.block_size) - block_first;
-      const int64_t page = int64_t(blocks[block]) * geo_.BlockStride() +
-                           int64_t(item.kv_head) * geo_.HeadStride();
+      const int64_t page =
+          int64_t(blocks[block]) * geo_.BlockStride() + int64_t(item.kv_head) * geo_.HeadStride();
       const float* keys =
           LoadKeys(layer_.keys + page, block_first, lo, hi, offset, table, s.keys.data());
       const float* values = layer_.values + page;
       if (vectorised_) {
-        AttendBlockVectorised(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
+        AttendBlockVectorised(item, first_cache_index, offset, block_first, lo, hi, keys, values,
+                              s);
       } else {
         AttendBlock(item, first_cache_index, offset, block_first, lo, hi, keys, values, s);
       }
@@ -178,8 +185,8 @@ class TileAttention {
     }
     const RelativeBiasSpec& rb = pe.relative_bias;
     for (int t = t_begin; t < t_end; ++t) {
-      const int bucket = T5RelativePositionBucket(key_position0 + t - query_position,
-                                                  rb.bidirectional, rb.num_buckets, rb.max_distance);
+      const int bucket = T5RelativePositionBucket(
+          key_position0 + t - query_position, rb.bidirectional, rb.num_buckets, rb.max_distance);
       p[t] += rb.table[int64_t(bucket) * rb.num_heads + head];
     }
   }
@@ -226,8 +233,8 @@ class TileAttention {
     }
   }
 
-  void AttendBlock(const WorkItem& item, int first_cache_index, int offset, int block_first,
-                   int lo, int hi, const float* keys, const float* values, Scratch& s) const {
+  void AttendBlock(const WorkItem& item, int first_cache_index, int offset, int block_first, int lo,
+                   int hi, const float* keys, const float* values, Scratch& s) const {
     const int d = params_.head_dim;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < item.num_queries; ++i) {

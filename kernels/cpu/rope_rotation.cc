@@ -52,8 +52,8 @@ void RotateRows(RopeLayout layout, const float* __restrict x, int64_t x_stride,
 
 }  // namespace
 
-void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x,
-               float* out, int head_dim) {
+void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x, float* out,
+               int head_dim) {
   const int half = spec.rotary_dim / 2;
   // In place: rotate from a copy, so the vectorised loops never see overlapping arrays.
   constexpr int kMaxStackRotary = 1024;

@@ -11,8 +11,8 @@ namespace ropewire::kernels {
 
 // Rotates the leading spec.rotary_dim channels of `x` (head_dim long) by one position's cos/sin
 // into `out`; the other channels are copied. `x` and `out` may be the same.
-void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x,
-               float* out, int head_dim);
+void ApplyRope(const RopeSpec& spec, const float* cos, const float* sin, const float* x, float* out,
+               int head_dim);
 
 // ApplyRope for `rows` vectors at consecutive positions from `first_position` (rows x_stride /
 // out_stride floats apart), with the table's spec; `x` and `out` must not overlap. The table must

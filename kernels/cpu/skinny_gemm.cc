@@ -2,14 +2,7 @@
 
 #include <algorithm>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-// GCC 12's AVX-512 intrinsics pass an undefined vector as the masked-off source, which
-// -W(maybe-)uninitialized reports wherever they are inlined; no lane of it is ever read.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#define ROPEWIRE_SKINNY_X86 1
-#endif
+#include "kernels/cpu/x86_intrinsics.h"
 
 namespace ropewire::kernels::cpu {
 namespace {
@@ -22,7 +15,7 @@ constexpr int64_t kBlockBytes = int64_t(32) << 10;
 // Below this many weight bytes one thread does it all: forking costs more than it saves.
 constexpr int64_t kParallelBytes = int64_t(128) << 10;
 
-#ifdef ROPEWIRE_SKINNY_X86
+#ifdef ROPEWIRE_X86
 
 // R consecutive W rows against M rows of A, 16 columns per step. Reading R rows side by side
 // keeps R streams in flight per core: with 4 KiB pages each stream stalls on a page walk every
@@ -91,8 +84,8 @@ __attribute__((target("avx512f"))) void RowRange(const float* a, int64_t lda, co
   }
 }
 
-using RowRangeFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t,
-                            int64_t, int64_t, int64_t, bool);
+using RowRangeFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
+                            int64_t, int64_t, bool);
 
 // Eight rows side by side for one or two activation rows; four for three or four, so the M x R
 // accumulators plus the loaded vectors fit the 32 vector registers.
@@ -107,12 +100,12 @@ RowRangeFn RowRangeFor(int64_t m) {
   }
 }
 
-#endif  // ROPEWIRE_SKINNY_X86
+#endif  // ROPEWIRE_X86
 
 }  // namespace
 
 bool SkinnyGemmAvailable() {
-#ifdef ROPEWIRE_SKINNY_X86
+#ifdef ROPEWIRE_X86
   static const bool available = __builtin_cpu_supports("avx512f");
   return available;
 #else
@@ -122,7 +115,7 @@ bool SkinnyGemmAvailable() {
 
 void SkinnyMatMulTransposedB(const float* a, int64_t lda, const float* w, int64_t ldw, float* c,
                              int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate) {
-#ifdef ROPEWIRE_SKINNY_X86
+#ifdef ROPEWIRE_X86
   if (m <= 0 || n <= 0) return;
   const RowRangeFn run = RowRangeFor(m);
   const int64_t row_bytes = std::max<int64_t>(1, k * int64_t(sizeof(float)));

@@ -84,8 +84,8 @@ __device__ __forceinline__ void LoadEightFloats(const float* src, float (&dst)[8
 __device__ __forceinline__ float DotEight(const float* q, const float (&k)[8]) {
   const float4 a = reinterpret_cast<const float4*>(q)[0];
   const float4 b = reinterpret_cast<const float4*>(q)[1];
-  return a.x * k[0] + a.y * k[1] + a.z * k[2] + a.w * k[3] + b.x * k[4] + b.y * k[5] +
-         b.z * k[6] + b.w * k[7];
+  return a.x * k[0] + a.y * k[1] + a.z * k[2] + a.w * k[3] + b.x * k[4] + b.y * k[5] + b.z * k[6] +
+         b.w * k[7];
 }
 
 // ---- cp.async: 16-byte global -> shared copies that do not pass through registers. ----
@@ -123,8 +123,8 @@ __device__ __forceinline__ DeviceRopeTableView SequenceRopeTable(const PositionA
 }
 
 // The table row of `position`, clamped into the table so that no read leaves it.
-__device__ __forceinline__ const float* RopeRow(const DeviceRopeTableView& table,
-                                                int64_t position, int row_floats) {
+__device__ __forceinline__ const float* RopeRow(const DeviceRopeTableView& table, int64_t position,
+                                                int row_floats) {
   const int64_t last = table.capacity > 0 ? table.capacity - 1 : 0;
   position = position < 0 ? 0 : (position > last ? last : position);
   return table.rows + position * row_floats;
@@ -135,9 +135,9 @@ __device__ __forceinline__ const float* RopeRow(const DeviceRopeTableView& table
 // lanes of a warp split the channels; dst is shared memory, src global or shared. Same
 // arithmetic as kernels::ApplyRope.
 template <typename T, PositionVariant kPos>
-__device__ __forceinline__ void LoadRotatedScaled(const T* src, int head_dim,
-                                                  const float* rope_row, const PositionArgs& p,
-                                                  float scale, float* dst, int lane) {
+__device__ __forceinline__ void LoadRotatedScaled(const T* src, int head_dim, const float* rope_row,
+                                                  const PositionArgs& p, float scale, float* dst,
+                                                  int lane) {
   int first_plain = 0;
   if constexpr (IsRope(kPos)) {
     const int half = p.rotary_dim / 2;

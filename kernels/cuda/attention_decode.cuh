@@ -27,9 +27,9 @@ namespace ropewire::kernels::cuda::attention {
 template <int kHeadDim>
 struct DecodeTile {
   static constexpr int kKeys = kDecodeTileKeys;
-  static constexpr int kRowElems = kHeadDim + 8;    // staged rows padded by 16 bytes
-  static constexpr int kChunks = kHeadDim / 8;      // 16-byte chunks per row
-  static constexpr int kPairs = kHeadDim / 2;       // channel pairs per row
+  static constexpr int kRowElems = kHeadDim + 8;         // staged rows padded by 16 bytes
+  static constexpr int kChunks = kHeadDim / 8;           // 16-byte chunks per row
+  static constexpr int kPairs = kHeadDim / 2;            // channel pairs per row
   static constexpr int kPairSlots = (kPairs + 31) / 32;  // pairs per lane when accumulating
   static_assert(kHeadDim % 16 == 0, "rows must be whole pairs of 16-byte chunks");
   static_assert(kKeys * kChunks % 32 == 0, "a tile must be whole chunks per lane");
@@ -70,15 +70,15 @@ __device__ __forceinline__ void StageDecodeKv(const KernelCommon<T>& c, const in
 // Stages the RoPE rows of positions [first_position, first_position + n) (whole block; rows
 // n..keys-1 zero).
 __device__ __forceinline__ void StageRopeRows(const DeviceRopeTableView& table, int row_floats,
-                                              int64_t first_position, int n, int keys,
-                                              float* dst, int dst_stride) {
+                                              int64_t first_position, int n, int keys, float* dst,
+                                              int dst_stride) {
   const int chunks = row_floats / 4;
   for (int i = threadIdx.x; i < keys * chunks; i += blockDim.x) {
     const int row = i / chunks;
     const int col = i % chunks;
     const bool valid = row < n;
-    const float* src = valid ? RopeRow(table, first_position + row, row_floats) + col * 4
-                             : table.rows;
+    const float* src =
+        valid ? RopeRow(table, first_position + row, row_floats) + col * 4 : table.rows;
     CopyAsync16(dst + row * dst_stride + col * 4, src, valid);
   }
 }
@@ -250,8 +250,9 @@ __device__ __forceinline__ void DecodeSoftmaxTile(const float (&s)[kMaxQueryHead
 // acc[h] += Σ_t p[h][t] · v[t] over the tile's 16 rows (rows past the range are zero and have
 // p = 0), for the lane's channel pairs.
 template <typename T, int kHeadDim>
-__device__ __forceinline__ void DecodeAccumulateValues(
-    const T* v_tile, const float* p_smem, int heads, int lane, DecodeStateFor<kHeadDim>& state) {
+__device__ __forceinline__ void DecodeAccumulateValues(const T* v_tile, const float* p_smem,
+                                                       int heads, int lane,
+                                                       DecodeStateFor<kHeadDim>& state) {
   using Tile = DecodeTile<kHeadDim>;
 #pragma unroll
   for (int t0 = 0; t0 < Tile::kKeys; t0 += 4) {
@@ -322,10 +323,10 @@ __device__ __forceinline__ void StoreDecodeResult(const DecodeArgs<T>& args, con
 // Shared memory of one decode block (sizes as DecodeSharedBytes).
 template <typename T, int kHeadDim>
 struct DecodeShared {
-  T* kv;         // this warp's [stage][K, V][key][kRowElems]
-  float* rope;   // [stage][key][table_stride], shared by the block
-  float* q;      // this warp's [heads_per_warp][kHeadDim], rotated and scaled
-  float* p;      // this warp's [kMaxQueryHeadsPerWarp][key]
+  T* kv;        // this warp's [stage][K, V][key][kRowElems]
+  float* rope;  // [stage][key][table_stride], shared by the block
+  float* q;     // this warp's [heads_per_warp][kHeadDim], rotated and scaled
+  float* p;     // this warp's [kMaxQueryHeadsPerWarp][key]
 
   __device__ DecodeShared(unsigned char* base, int warps, int warp, int heads_per_warp,
                           int table_stride, bool rope_staged) {
@@ -406,15 +407,15 @@ __device__ __forceinline__ void DecodeAttendTile(const KernelCommon<T>& c,
   float s[kMaxQueryHeadsPerWarp] = {};
   const float* rope_row =
       IsRope(kPos) ? smem.rope + (stage * Tile::kKeys + w.key) * table_stride : nullptr;
-  DecodeScores<T, kHeadDim, kPos>(smem.keys(stage) + w.key * Tile::kRowElems, rope_row,
-                                  c.position, smem.q, w.heads, w.part, s);
+  DecodeScores<T, kHeadDim, kPos>(smem.keys(stage) + w.key * Tile::kRowElems, rope_row, c.position,
+                                  smem.q, w.heads, w.part, s);
   const int64_t key_position = w.position_offset + k0 + w.key;
 #pragma unroll
   for (int h = 0; h < kMaxQueryHeadsPerWarp; ++h) {
     if (h >= w.heads) continue;
     s[h] += __shfl_xor_sync(kFullMask, s[h], Tile::kKeys);  // join the two halves' channels
-    s[h] = w.key < n ? s[h] + ScoreBias<kPos>(c.position, c.num_heads, w.first_head + h,
-                                              w.slope[h], w.query_position, key_position)
+    s[h] = w.key < n ? s[h] + ScoreBias<kPos>(c.position, c.num_heads, w.first_head + h, w.slope[h],
+                                              w.query_position, key_position)
                      : -INFINITY;
   }
   DecodeSoftmaxTile(s, w.heads, w.key, w.part == 0, smem.p, state);
@@ -443,9 +444,8 @@ __global__ void __launch_bounds__(kMaxDecodeWarps * 32)
     const float* rope_row =
         kRope ? RopeRow(table, w.query_position, c.position.rope_row_floats) : nullptr;
     for (int h = 0; h < w.heads; ++h) {
-      LoadRotatedScaled<T, kPos>(q_row + int64_t(w.first_head + h) * kHeadDim, kHeadDim,
-                                 rope_row, c.position, c.score_scale, smem.q + h * kHeadDim,
-                                 w.lane);
+      LoadRotatedScaled<T, kPos>(q_row + int64_t(w.first_head + h) * kHeadDim, kHeadDim, rope_row,
+                                 c.position, c.score_scale, smem.q + h * kHeadDim, w.lane);
     }
   }
 
@@ -456,8 +456,8 @@ __global__ void __launch_bounds__(kMaxDecodeWarps * 32)
     const int k0 = item.key_begin + tile * Tile::kKeys;
     const int n = min(Tile::kKeys, item.key_end - k0);
     if (w.active) {
-      StageDecodeKv<T, kHeadDim>(c, blocks, w.kv_head, k0, n, smem.keys(stage),
-                                 smem.values(stage), w.lane);
+      StageDecodeKv<T, kHeadDim>(c, blocks, w.kv_head, k0, n, smem.keys(stage), smem.values(stage),
+                                 w.lane);
     }
     if constexpr (kRope) {
       StageRopeRows(table, c.position.rope_row_floats, w.position_offset + k0, n, Tile::kKeys,
@@ -505,8 +505,8 @@ __global__ void __launch_bounds__(kCombineThreads)
       const int64_t slot = first_slot + int64_t(p) * args.num_heads;
       const float weight = exp2f(args.partial_ml[2 * slot] - max_score);
       sum += args.partial_ml[2 * slot + 1] * weight;
-      const float2 acc = *reinterpret_cast<const float2*>(args.partial_acc + slot * args.head_dim +
-                                                          2 * pair);
+      const float2 acc =
+          *reinterpret_cast<const float2*>(args.partial_acc + slot * args.head_dim + 2 * pair);
       a0 += weight * acc.x;
       a1 += weight * acc.y;
     }
@@ -542,8 +542,8 @@ absl::Status VisitDecodeKernel(PositionVariant variant, int head_dim, Visit&& vi
     case 128: return VisitDecodeKernelForDim<T, 128>(variant, visit);
     case 256: return VisitDecodeKernelForDim<T, 256>(variant, visit);
   }
-  return absl::InvalidArgumentError(absl::StrCat("decode attention: head_dim ", head_dim,
-                                                 " has no compiled kernel"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("decode attention: head_dim ", head_dim, " has no compiled kernel"));
 }
 
 // Kernels needing more than 48 KiB of dynamic shared memory must opt in, per kernel.

@@ -99,11 +99,11 @@ template <typename T>
 struct DecodeArgs {
   KernelCommon<T> common;
   const DecodeItem* items;
-  int kv_chunks;        // blockIdx.y % kv_chunks: which KV heads (one per warp)
-  int heads_per_warp;   // blockIdx.y / kv_chunks: which query heads of each KV head
-  int table_stride;     // floats per staged RoPE row in shared memory
-  float* partial_ml;    // [slot][num_heads][2]: running max (base 2) and sum
-  float* partial_acc;   // [slot][num_heads][head_dim]: unnormalised output
+  int kv_chunks;       // blockIdx.y % kv_chunks: which KV heads (one per warp)
+  int heads_per_warp;  // blockIdx.y / kv_chunks: which query heads of each KV head
+  int table_stride;    // floats per staged RoPE row in shared memory
+  float* partial_ml;   // [slot][num_heads][2]: running max (base 2) and sum
+  float* partial_acc;  // [slot][num_heads][head_dim]: unnormalised output
 };
 
 template <typename T>

@@ -82,8 +82,8 @@ struct PrefillShared {
 template <typename T, int kHeadDim, PositionVariant kPos>
 __device__ __forceinline__ void LoadPrefillQueries(const KernelCommon<T>& c, const SeqInfo& seq,
                                                    const DeviceRopeTableView& table, int kv_head,
-                                                   int row_begin, int row_end, float* q,
-                                                   int warp, int lane) {
+                                                   int row_begin, int row_end, float* q, int warp,
+                                                   int lane) {
   using Tile = PrefillTile<kHeadDim>;
   const int first_cache_index = seq.kv_len - seq.query_len;
   for (int r = warp; r < Tile::kRows; r += Tile::kWarps) {
@@ -222,9 +222,9 @@ __device__ __forceinline__ void PrefillAccumulateValues(const T* v_tile, const f
 // Scores one staged tile for the warp's rows and folds it into their state.
 template <typename T, int kHeadDim, PositionVariant kPos>
 __device__ __forceinline__ void PrefillAttendTile(const KernelCommon<T>& c, const SeqInfo& seq,
-                                                  const PrefillShared<T, kHeadDim>& smem,
-                                                  int stage, int k0, int n, int kv_head, int warp,
-                                                  int lane, PrefillRowState<kHeadDim>& rows) {
+                                                  const PrefillShared<T, kHeadDim>& smem, int stage,
+                                                  int k0, int n, int kv_head, int warp, int lane,
+                                                  PrefillRowState<kHeadDim>& rows) {
   using Tile = PrefillTile<kHeadDim>;
   float s[Tile::kRowsPerWarp];
   PrefillScores<kHeadDim, Tile::kRowsPerWarp>(smem.keys + lane * Tile::kKeyStride,
@@ -380,10 +380,10 @@ absl::Status LaunchPrefill(PositionVariant variant, int head_dim, const PrefillA
                            const LaunchShape& shape) {
   auto launch = [&](auto kernel) -> absl::Status {
     if (shape.shared_bytes > 48 * 1024) {
-      RETURN_IF_ERROR(CudaStatus(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(shape.shared_bytes)),
-          "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)"));
+      RETURN_IF_ERROR(
+          CudaStatus(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(shape.shared_bytes)),
+                     "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)"));
     }
     kernel<<<shape.grid, shape.block, shape.shared_bytes, shape.stream>>>(args);
     return CudaStatus(cudaGetLastError(), "PagedPrefillKernel launch");
@@ -395,8 +395,8 @@ absl::Status LaunchPrefill(PositionVariant variant, int head_dim, const PrefillA
     case 128: return VisitPrefillKernelForDim<T, 128>(variant, launch);
     case 256: return VisitPrefillKernelForDim<T, 256>(variant, launch);
   }
-  return absl::InvalidArgumentError(absl::StrCat("prefill attention: head_dim ", head_dim,
-                                                 " has no compiled kernel"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("prefill attention: head_dim ", head_dim, " has no compiled kernel"));
 }
 
 }  // namespace ropewire::kernels::cuda::attention

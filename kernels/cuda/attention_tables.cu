@@ -43,9 +43,9 @@ absl::StatusOr<int64_t> SaturatedDistance(const RelativeBiasSpec& rb) {
   const int64_t last = std::max<int64_t>({rb.max_distance, rb.num_buckets, 1});
   for (int64_t far : {2 * last, 64 * last, int64_t(1) << 40}) {
     if (bucket(far) != bucket(last)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "relative_bias: buckets still change beyond distance ", last, " (num_buckets ",
-          rb.num_buckets, ", max_distance ", rb.max_distance, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("relative_bias: buckets still change beyond distance ", last,
+                       " (num_buckets ", rb.num_buckets, ", max_distance ", rb.max_distance, ")"));
     }
   }
   return last;
@@ -62,9 +62,9 @@ absl::StatusOr<DeviceRopeTable> DeviceRopeTable::Upload(const RopeTable& table,
   const int rotary_dim = table.spec().rotary_dim;
   if (rotary_dim < 2 || rotary_dim % 2 != 0 ||
       table.spec().inv_freq.size() != size_t(rotary_dim / 2)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "DeviceRopeTable: rotary_dim ", rotary_dim, " must be even with rotary_dim / 2 "
-        "inverse frequencies"));
+    return absl::InvalidArgumentError(absl::StrCat("DeviceRopeTable: rotary_dim ", rotary_dim,
+                                                   " must be even with rotary_dim / 2 "
+                                                   "inverse frequencies"));
   }
   const std::vector<float> rows = DeviceRows(table);
   DeviceRopeTable device;
@@ -120,9 +120,9 @@ absl::Status DeviceRopeTableSet::Prepare(const RaggedBatchView& host_batch, cuda
     ASSIGN_OR_RETURN(views_, DeviceBuffer::Allocate(std::max(bytes, 2 * views_.bytes())));
   }
   if (bytes == 0) return absl::OkStatus();
-  return CudaStatus(cudaMemcpyAsync(views_.get(), host_views_.data(), bytes,
-                                    cudaMemcpyHostToDevice, stream),
-                    "cudaMemcpyAsync(RoPE table views)");
+  return CudaStatus(
+      cudaMemcpyAsync(views_.get(), host_views_.data(), bytes, cudaMemcpyHostToDevice, stream),
+      "cudaMemcpyAsync(RoPE table views)");
 }
 
 absl::StatusOr<DeviceScoreBias> DeviceScoreBias::Upload(const PositionEncoding& position,
@@ -133,9 +133,9 @@ absl::StatusOr<DeviceScoreBias> DeviceScoreBias::Upload(const PositionEncoding& 
   }
   if (position.kind == PositionKind::kAlibi) {
     if (position.alibi.slopes.size() < size_t(num_heads)) {
-      return absl::InvalidArgumentError(absl::StrCat("DeviceScoreBias: ",
-                                                     position.alibi.slopes.size(),
-                                                     " ALiBi slopes for ", num_heads, " heads"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("DeviceScoreBias: ", position.alibi.slopes.size(), " ALiBi slopes for ",
+                       num_heads, " heads"));
     }
     const std::vector<float> slopes(position.alibi.slopes.begin(),
                                     position.alibi.slopes.begin() + num_heads);

@@ -44,8 +44,8 @@ class DeviceBuffer {
     auto buffer = Allocate(host.size() * sizeof(T));
     if (!buffer.ok()) return buffer.status();
     if (!host.empty()) {
-      CUDA_RETURN_IF_ERROR(cudaMemcpy(buffer->data_, host.data(), host.size() * sizeof(T),
-                                      cudaMemcpyHostToDevice));
+      CUDA_RETURN_IF_ERROR(
+          cudaMemcpy(buffer->data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
     }
     return buffer;
   }
@@ -61,7 +61,9 @@ class DeviceBuffer {
   }
 
   template <typename T = void>
-  T* get() const { return static_cast<T*>(data_); }
+  T* get() const {
+    return static_cast<T*>(data_);
+  }
   size_t bytes() const { return bytes_; }
 
  private:

@@ -170,28 +170,22 @@ struct RowOpParams {
 
 __device__ __forceinline__ float Activate(ActivationKind kind, float v) {
   switch (kind) {
-    case ActivationKind::kGelu:
-      return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case ActivationKind::kGelu: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     case ActivationKind::kGeluTanh:
       return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     case ActivationKind::kBloomGelu:
       return v * 0.5f * (1.0f + tanhf(0.79788456f * v * (1.0f + 0.044715f * v * v)));
-    case ActivationKind::kRelu:
-      return fmaxf(v, 0.0f);
-    case ActivationKind::kSilu:
-      return v / (1.0f + expf(-v));
+    case ActivationKind::kRelu: return fmaxf(v, 0.0f);
+    case ActivationKind::kSilu: return v / (1.0f + expf(-v));
   }
   return v;
 }
 
 __device__ __forceinline__ float ApplyRowOp(const RowOpParams& p, float v) {
   switch (p.op) {
-    case RowOp::kAddBias:
-      return v;
-    case RowOp::kClamp:
-      return fminf(fmaxf(v, -p.limit), p.limit);
-    case RowOp::kActivate:
-      return Activate(p.activation, v);
+    case RowOp::kAddBias: return v;
+    case RowOp::kClamp: return fminf(fmaxf(v, -p.limit), p.limit);
+    case RowOp::kActivate: return Activate(p.activation, v);
   }
   return v;
 }

@@ -1,9 +1,9 @@
 // Rows selected by index on the GPU: token embeddings with the absolute position table of
-// learned / sinusoidal encodings (the counterpart of DecoderModel::Embed on the CPU), and a plain
+// learned / sinusoidal encodings (the counterpart of CpuDecoder::Embed on the CPU), and a plain
 // row gather (the LM head's rows when there is no final norm to fuse it with). Storage type T is
 // __nv_bfloat16 or __half; sums are f32, rounded once. All pointers are device pointers; indices
 // are clamped into their table, so an unvalidated index reads a wrong row, never out of bounds —
-// the host validates ids and positions before the step (ModelRunner does).
+// the host validates ids and positions before the step (CheckStepPlan does).
 #pragma once
 
 #include <cuda_bf16.h>

@@ -76,17 +76,16 @@ absl::Status WriteKv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
   const int64_t width = int64_t(geometry.num_kv_heads) * geometry.head_dim;
   if (geometry.num_blocks <= 0 || geometry.block_size <= 0 || width <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "WriteKv: KV geometry of ", geometry.num_blocks, " blocks of ", geometry.block_size,
-        ", ", geometry.num_kv_heads, " heads of ", geometry.head_dim));
+        "WriteKv: KV geometry of ", geometry.num_blocks, " blocks of ", geometry.block_size, ", ",
+        geometry.num_kv_heads, " heads of ", geometry.head_dim));
   }
   if (k == nullptr || v == nullptr || slots == nullptr || layer.keys == nullptr ||
       layer.values == nullptr) {
     return absl::InvalidArgumentError("WriteKv: null input, slots or pages");
   }
   if (k_stride < width || v_stride < width) {
-    return absl::InvalidArgumentError(absl::StrCat("WriteKv: k_stride ", k_stride,
-                                                   " and v_stride ", v_stride,
-                                                   " must be at least ", width));
+    return absl::InvalidArgumentError(absl::StrCat("WriteKv: k_stride ", k_stride, " and v_stride ",
+                                                   v_stride, " must be at least ", width));
   }
   WriteKvArgs<T> args{};
   args.k = k;
@@ -120,8 +119,7 @@ template absl::Status WriteKv<__nv_bfloat16>(const __nv_bfloat16* k, int64_t k_s
                                              const __nv_bfloat16* v, int64_t v_stride,
                                              const int32_t* slots, int64_t rows,
                                              const KvGeometry& geometry,
-                                             KvLayerView<__nv_bfloat16> layer,
-                                             cudaStream_t stream);
+                                             KvLayerView<__nv_bfloat16> layer, cudaStream_t stream);
 template absl::Status WriteKv<__half>(const __half* k, int64_t k_stride, const __half* v,
                                       int64_t v_stride, const int32_t* slots, int64_t rows,
                                       const KvGeometry& geometry, KvLayerView<__half> layer,

@@ -90,18 +90,15 @@ absl::StatusOr<PositionVariant> VariantOf(const AttentionParams& params) {
   switch (pe.kind) {
     case PositionKind::kNone:
     case PositionKind::kLearned:
-    case PositionKind::kSinusoidal:
-      return PositionVariant::kNone;
-    case PositionKind::kAlibi:
-      return PositionVariant::kAlibi;
-    case PositionKind::kRelativeBias:
-      return PositionVariant::kRelativeBias;
+    case PositionKind::kSinusoidal: return PositionVariant::kNone;
+    case PositionKind::kAlibi: return PositionVariant::kAlibi;
+    case PositionKind::kRelativeBias: return PositionVariant::kRelativeBias;
     case PositionKind::kRope: {
       const int r = pe.rope.rotary_dim;
       if (r < 2 || r > params.head_dim || r % 2 != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "attention: rope.rotary_dim ", r, " must be even and in [2, head_dim ",
-            params.head_dim, "]"));
+        return absl::InvalidArgumentError(absl::StrCat("attention: rope.rotary_dim ", r,
+                                                       " must be even and in [2, head_dim ",
+                                                       params.head_dim, "]"));
       }
       return pe.rope.layout == RopeLayout::kNeox ? PositionVariant::kRopeNeox
                                                  : PositionVariant::kRopeInterleaved;
@@ -118,9 +115,9 @@ absl::Status ValidateHeads(const AttentionParams& params) {
   }
   if (params.num_heads <= 0 || params.num_kv_heads <= 0 ||
       params.num_heads % params.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("attention: num_heads ", params.num_heads,
-                     " must be a positive multiple of num_kv_heads ", params.num_kv_heads));
+    return absl::InvalidArgumentError(absl::StrCat("attention: num_heads ", params.num_heads,
+                                                   " must be a positive multiple of num_kv_heads ",
+                                                   params.num_kv_heads));
   }
   if (params.sliding_window < 0) {
     return absl::InvalidArgumentError(
@@ -154,10 +151,10 @@ absl::Status ReadSequences(const RaggedBatchView& batch, std::vector<SeqInfo>& s
     const int query_len = batch.QueryLen(s);
     const int kv_len = batch.kv_len[s];
     if (query_len < 0 || kv_len < query_len || batch.position_offset[s] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "attention: sequence ", s, " has query_len ", query_len, ", kv_len ", kv_len,
-          " and position_offset ", batch.position_offset[s],
-          " (need 0 <= query_len <= kv_len, offset >= 0)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("attention: sequence ", s, " has query_len ", query_len, ", kv_len ", kv_len,
+                       " and position_offset ", batch.position_offset[s],
+                       " (need 0 <= query_len <= kv_len, offset >= 0)"));
     }
     seqs.push_back({batch.query_start[s], query_len, kv_len, batch.position_offset[s]});
   }
@@ -181,24 +178,25 @@ absl::Status ChooseDecodeShape(PlanState& state) {
     }
   }
   auto shared = [&](int w) {
-    return attention::DecodeSharedBytes(state.head_dim, w, state.heads_per_warp,
-                                        state.table_stride,
+    return attention::DecodeSharedBytes(state.head_dim, w, state.heads_per_warp, state.table_stride,
                                         sizeof(__nv_bfloat16));  // both storage types: 2 bytes
   };
   while (warps > 1 && shared(warps) > size_t(state.shared_per_block)) --warps;
   if (shared(warps) > size_t(state.shared_per_block)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "attention: a decode block needs ", shared(warps), " bytes of shared memory; the device "
-        "allows ", state.shared_per_block));
+    return absl::ResourceExhaustedError(absl::StrCat("attention: a decode block needs ",
+                                                     shared(warps),
+                                                     " bytes of shared memory; the device "
+                                                     "allows ",
+                                                     state.shared_per_block));
   }
   state.decode_warps = warps;
   state.decode_shared = shared(warps);
   state.kv_chunks = CeilDiv(state.num_kv_heads, warps);
   state.prefill_shared = attention::PrefillSharedBytes(state.head_dim, sizeof(__nv_bfloat16));
   if (state.prefill_shared > size_t(state.shared_per_block)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "attention: a prefill block needs ", state.prefill_shared,
-        " bytes of shared memory; the device allows ", state.shared_per_block));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("attention: a prefill block needs ", state.prefill_shared,
+                     " bytes of shared memory; the device allows ", state.shared_per_block));
   }
   return absl::OkStatus();
 }
@@ -210,8 +208,8 @@ absl::Status ComputeDecodeOccupancy(PlanState& state) {
   shape.shared_bytes = state.decode_shared;
   int blocks = 0;
   // Both storage types compile to the same resources up to a few registers; bf16 stands for both.
-  RETURN_IF_ERROR(attention::DecodeBlocksPerSm<__nv_bfloat16>(state.variant, state.head_dim,
-                                                              shape, &blocks));
+  RETURN_IF_ERROR(
+      attention::DecodeBlocksPerSm<__nv_bfloat16>(state.variant, state.head_dim, shape, &blocks));
   state.decode_blocks_per_sm = std::max(1, blocks);
   return absl::OkStatus();
 }
@@ -266,8 +264,8 @@ void BuildDecodeItems(PlanState& state) {
     }
     state.combine_items.push_back({s, state.num_partials, partitions, 0});
     for (int p = 0; p < partitions; ++p) {
-      state.decode_items.push_back({s, begin + p * keys, std::min(begin + (p + 1) * keys,
-                                                                  seq.kv_len),
+      state.decode_items.push_back({s, begin + p * keys,
+                                    std::min(begin + (p + 1) * keys, seq.kv_len),
                                     state.num_partials + p});
     }
     state.num_partials += partitions;
@@ -400,17 +398,16 @@ absl::Status ValidateRun(const PlanState& plan, const AttentionParams& params,
   const int rotary_dim = attention::IsRope(variant) ? params.position->rope.rotary_dim : 0;
   if (params.num_heads != plan.num_heads || params.num_kv_heads != plan.num_kv_heads ||
       params.head_dim != plan.head_dim || params.sliding_window != plan.sliding_window ||
-      variant != plan.variant || rotary_dim != plan.rotary_dim ||
-      batch.num_seqs != plan.num_seqs) {
+      variant != plan.variant || rotary_dim != plan.rotary_dim || batch.num_seqs != plan.num_seqs) {
     return absl::InvalidArgumentError(
         "PagedAttention: params or batch differ from those the plan was prepared for");
   }
   if (geometry.head_dim != params.head_dim || geometry.num_kv_heads != params.num_kv_heads ||
       geometry.block_size <= 0 || geometry.num_blocks <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PagedAttention: KV geometry (", geometry.num_blocks, " blocks of ", geometry.block_size,
-        ", ", geometry.num_kv_heads, " heads of ", geometry.head_dim,
-        ") does not match the attention params"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PagedAttention: KV geometry (", geometry.num_blocks, " blocks of ",
+                     geometry.block_size, ", ", geometry.num_kv_heads, " heads of ",
+                     geometry.head_dim, ") does not match the attention params"));
   }
   if (plan.num_seqs > 0 && batch.block_tables == nullptr) {
     return absl::InvalidArgumentError("PagedAttention: block_tables is null");
@@ -424,7 +421,8 @@ absl::Status ValidateRun(const PlanState& plan, const AttentionParams& params,
            reinterpret_cast<uintptr_t>(params.rope_table.rows) % 16 != 0)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "PagedAttention: RoPE needs seq_rope_tables or a 16-byte aligned rope_table of "
-            "rotary_dim ", rotary_dim, " with positions (DeviceRopeTable)"));
+            "rotary_dim ",
+            rotary_dim, " with positions (DeviceRopeTable)"));
       }
       break;
     case PositionVariant::kAlibi:
@@ -437,15 +435,13 @@ absl::Status ValidateRun(const PlanState& plan, const AttentionParams& params,
         return absl::InvalidArgumentError("PagedAttention: T5 bias needs relative_bias rows");
       }
       break;
-    case PositionVariant::kNone:
-      break;
+    case PositionVariant::kNone: break;
   }
   return absl::OkStatus();
 }
 
-absl::Status ValidateBuffers(const void* q, int64_t q_stride, const void* keys,
-                             const void* values, const void* out, int64_t out_stride,
-                             const AttentionParams& params) {
+absl::Status ValidateBuffers(const void* q, int64_t q_stride, const void* keys, const void* values,
+                             const void* out, int64_t out_stride, const AttentionParams& params) {
   const int64_t width = int64_t(params.num_heads) * params.head_dim;
   if (q == nullptr || keys == nullptr || values == nullptr || out == nullptr) {
     return absl::InvalidArgumentError("PagedAttention: null q, pages or out");
@@ -545,17 +541,16 @@ absl::Status PagedAttention(const T* q, int64_t q_stride, KvLayerView<const T> l
                                    state.At<const float>(state.partial_acc_at),
                                    out,
                                    out_stride};
-    attention::LaunchShape shape{dim3(unsigned(state.combine_items.size()),
-                                      unsigned(params.num_heads)),
-                                 dim3(attention::kCombineThreads), 0, stream};
+    attention::LaunchShape shape{
+        dim3(unsigned(state.combine_items.size()), unsigned(params.num_heads)),
+        dim3(attention::kCombineThreads), 0, stream};
     RETURN_IF_ERROR(attention::LaunchCombine<T>(args, shape));
   }
   if (!state.prefill_items.empty()) {
     attention::PrefillArgs<T> args{common, state.At<const PrefillItem>(state.prefill_at)};
-    attention::LaunchShape shape{dim3(unsigned(state.prefill_items.size()),
-                                      unsigned(params.num_kv_heads)),
-                                 dim3(attention::kPrefillWarps * 32), state.prefill_shared,
-                                 stream};
+    attention::LaunchShape shape{
+        dim3(unsigned(state.prefill_items.size()), unsigned(params.num_kv_heads)),
+        dim3(attention::kPrefillWarps * 32), state.prefill_shared, stream};
     RETURN_IF_ERROR(attention::LaunchPrefill<T>(variant, params.head_dim, args, shape));
   }
   return absl::OkStatus();
@@ -565,12 +560,9 @@ template absl::Status PagedAttention<__nv_bfloat16>(
     const __nv_bfloat16* q, int64_t q_stride, KvLayerView<const __nv_bfloat16> layer,
     const KvGeometry& geometry, const RaggedBatchView& batch, const AttentionParams& params,
     const PagedAttentionPlan& plan, __nv_bfloat16* out, int64_t out_stride, cudaStream_t stream);
-template absl::Status PagedAttention<__half>(const __half* q, int64_t q_stride,
-                                             KvLayerView<const __half> layer,
-                                             const KvGeometry& geometry,
-                                             const RaggedBatchView& batch,
-                                             const AttentionParams& params,
-                                             const PagedAttentionPlan& plan, __half* out,
-                                             int64_t out_stride, cudaStream_t stream);
+template absl::Status PagedAttention<__half>(
+    const __half* q, int64_t q_stride, KvLayerView<const __half> layer, const KvGeometry& geometry,
+    const RaggedBatchView& batch, const AttentionParams& params, const PagedAttentionPlan& plan,
+    __half* out, int64_t out_stride, cudaStream_t stream);
 
 }  // namespace ropewire::kernels::cuda

@@ -175,11 +175,11 @@ class PagedAttentionPlan {
                        cudaStream_t stream);
 
   // What the plan chose, for tests and benchmarks.
-  int partition_keys() const;    // keys per decode partition
-  int max_partitions() const;    // most partitions of one decode sequence
-  int decode_blocks() const;     // thread blocks of the decode kernel
-  int prefill_blocks() const;    // thread blocks of the prefill kernel
-  size_t device_bytes() const;   // device memory held
+  int partition_keys() const;   // keys per decode partition
+  int max_partitions() const;   // most partitions of one decode sequence
+  int decode_blocks() const;    // thread blocks of the decode kernel
+  int prefill_blocks() const;   // thread blocks of the prefill kernel
+  size_t device_bytes() const;  // device memory held
 
  private:
   friend struct attention::PlanAccess;

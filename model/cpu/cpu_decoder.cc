@@ -46,7 +46,7 @@ void CpuDecoder::Norm(const NormWeights& norm, const float* x, float* out, int64
     ck::RmsNorm(x, h, norm.weight.data(), config_.norm_eps, out, h, rows, h);
   } else {
     ck::LayerNorm(x, h, norm.weight.data(), norm.bias.empty() ? nullptr : norm.bias.data(),
-                   config_.norm_eps, out, h, rows, h);
+                  config_.norm_eps, out, h, rows, h);
   }
 }
 
@@ -58,7 +58,7 @@ void CpuDecoder::Embed(const StepPlan& plan, int64_t tokens) {
     ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens, x, h);
   } else {
     ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens,
-                         ws_.embedded.data(), e);
+                        ws_.embedded.data(), e);
     ck::MatMulTransposedB(ws_.embedded.data(), e, w_.project_in.ptr(), e, x, h, tokens, h, e);
   }
   if (config_.embedding_scale != 1.0f) ck::ScaleInPlace(x, h, tokens, h, config_.embedding_scale);
@@ -92,8 +92,8 @@ void CpuDecoder::Attend(int index, const float* in, const StepPlan& plan, CpuKvC
   params.num_heads = c.num_heads;
   params.num_kv_heads = c.num_kv_heads;
   params.head_dim = c.head_dim;
-  params.softmax_scale = c.softmax_scale > 0 ? c.softmax_scale
-                                             : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  params.softmax_scale =
+      c.softmax_scale > 0 ? c.softmax_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   if (c.scale_attn_by_inverse_layer_idx) params.softmax_scale /= static_cast<float>(index + 1);
   params.sliding_window = c.sliding_window.empty() ? 0 : c.sliding_window[index];
   params.position = &LayerPosition(index);
@@ -112,7 +112,8 @@ void CpuDecoder::Mlp(const DecoderLayerWeights& layer, const float* in, int64_t 
   const int64_t inter = layer.down.cols;
   float* x = ws_.hidden.data();
   ck::MatMulTransposedB(in, h, layer.up.ptr(), h, ws_.up.data(), up_rows, tokens, up_rows, h);
-  if (!layer.up_bias.empty()) ck::AddBias(ws_.up.data(), up_rows, layer.up_bias.data(), tokens, up_rows);
+  if (!layer.up_bias.empty())
+    ck::AddBias(ws_.up.data(), up_rows, layer.up_bias.data(), tokens, up_rows);
   const float* activated = ws_.up.data();
   if (config_.gated_mlp) {
     ck::SiluGateMul(ws_.up.data(), up_rows, ws_.activation.data(), inter, tokens, inter);
@@ -121,7 +122,7 @@ void CpuDecoder::Mlp(const DecoderLayerWeights& layer, const float* in, int64_t 
     ck::ApplyActivation(config_.activation, ws_.up.data(), up_rows, tokens, inter);
   }
   ck::MatMulTransposedB(activated, inter, layer.down.ptr(), inter, x, h, tokens, h, inter,
-                         /*accumulate=*/true);
+                        /*accumulate=*/true);
   if (!layer.down_bias.empty()) ck::AddBias(x, h, layer.down_bias.data(), tokens, h);
 }
 
@@ -175,7 +176,7 @@ void CpuDecoder::Head(const StepPlan& plan, float* logits) {
     width = w_.project_out.rows;
     ws_.projected.resize(rows * width);
     ck::MatMulTransposedB(features, h, w_.project_out.ptr(), h, ws_.projected.data(), width, rows,
-                           width, h);
+                          width, h);
     features = ws_.projected.data();
   }
   const float* head = w_.lm_head.data.empty() ? w_.embed_tokens.ptr() : w_.lm_head.ptr();

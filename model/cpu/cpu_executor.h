@@ -17,7 +17,8 @@ namespace ropewire::model::cpu {
 class CpuExecutor : public StepExecutor {
  public:
   // Takes the checkpoint's weights as they are and sizes the KV cache: options.num_blocks when
-  // set, else as many blocks as options.kv_cache_bytes holds. Sets the kernels' thread count.
+  // set, else as many blocks as options.kv_cache_bytes holds. Steps run on
+  // options.num_threads threads, whichever thread calls Execute.
   static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(ModelCheckpoint checkpoint,
                                                              const ExecutorOptions& options);
 
@@ -32,6 +33,7 @@ class CpuExecutor : public StepExecutor {
   std::unique_ptr<CpuDecoder> decoder_;
   std::unique_ptr<CpuKvCache> cache_;
   int64_t max_model_len_ = 0;
+  int num_threads_ = 0;  // kernels::cpu::SetNumThreads: 0 for one per core
 };
 
 }  // namespace ropewire::model::cpu

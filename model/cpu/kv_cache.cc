@@ -13,10 +13,11 @@ int64_t CpuKvCache::BytesPerBlock(const ModelConfig& config, int block_size) {
 }
 
 absl::StatusOr<std::unique_ptr<CpuKvCache>> CpuKvCache::Create(const ModelConfig& config,
-                                                         int num_blocks, int block_size) {
+                                                               int num_blocks, int block_size) {
   if (num_blocks <= 0 || block_size <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache needs a positive block count and size, got ",
-                                                   num_blocks, " blocks of ", block_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV cache needs a positive block count and size, got ", num_blocks,
+                     " blocks of ", block_size));
   }
   std::unique_ptr<CpuKvCache> cache(new CpuKvCache());
   cache->num_layers_ = config.num_layers;
@@ -26,8 +27,8 @@ absl::StatusOr<std::unique_ptr<CpuKvCache>> CpuKvCache::Create(const ModelConfig
   cache->storage_.reset(
       static_cast<float*>(AllocateHugePageAdvised(sizeof(float) * size_t(elements))));
   if (!cache->storage_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate ", elements * sizeof(float), " bytes for ", num_blocks, " KV blocks"));
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", elements * sizeof(float),
+                                                     " bytes for ", num_blocks, " KV blocks"));
   }
   return cache;
 }

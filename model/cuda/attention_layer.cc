@@ -27,10 +27,11 @@ absl::StatusOr<int64_t> BlocksThatFit(int64_t block_bytes, double utilization) {
   const int64_t budget =
       static_cast<int64_t>(utilization * static_cast<double>(total_bytes)) - used - kHeadroomBytes;
   if (budget < block_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "no GPU memory left for the KV cache: ", utilization, " of ", total_bytes >> 20,
-        " MiB allowed, ", used >> 20, " MiB in use (weights, activations, other processes); raise "
-        "--gpu-memory-utilization or lower --max-num-batched-tokens"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no GPU memory left for the KV cache: ", utilization, " of ",
+                     total_bytes >> 20, " MiB allowed, ", used >> 20,
+                     " MiB in use (weights, activations, other processes); raise "
+                     "--gpu-memory-utilization or lower --max-num-batched-tokens"));
   }
   return std::min<int64_t>(budget / block_bytes, INT32_MAX);
 }
@@ -41,8 +42,8 @@ template <typename T>
 absl::StatusOr<std::unique_ptr<AttentionLayers<T>>> AttentionLayers<T>::Create(
     const ModelConfig& c, const CudaDecoderOptions& options) {
   if (!kc::AttentionHeadDimSupported(c.head_dim)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.source, ": head_dim ", c.head_dim, " has no CUDA attention kernel"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.source, ": head_dim ", c.head_dim, " has no CUDA attention kernel"));
   }
   std::unique_ptr<AttentionLayers> a(new AttentionLayers());
   a->geometry_ = {0, options.block_size, c.num_kv_heads, c.head_dim};
@@ -53,7 +54,8 @@ absl::StatusOr<std::unique_ptr<AttentionLayers<T>>> AttentionLayers<T>::Create(
     ASSIGN_OR_RETURN(blocks, BlocksThatFit(block_bytes, options.gpu_memory_utilization));
   }
   a->geometry_.num_blocks = static_cast<int>(blocks);
-  ASSIGN_OR_RETURN(a->cache_, kc::DeviceBuffer::Allocate(static_cast<size_t>(blocks * block_bytes)));
+  ASSIGN_OR_RETURN(a->cache_,
+                   kc::DeviceBuffer::Allocate(static_cast<size_t>(blocks * block_bytes)));
 
   std::map<std::pair<int, int>, int> plan_of;  // (sliding window, position kind) -> plan
   for (int i = 0; i < c.num_layers; ++i) {

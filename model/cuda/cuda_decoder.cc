@@ -55,7 +55,9 @@ class CudaDecoderImpl final : public CudaDecoder {
  private:
   int64_t Hidden() const { return config_.hidden_size; }
   int64_t QWidth() const { return int64_t(config_.num_heads) * config_.head_dim; }
-  int64_t QkvWidth() const { return QWidth() + 2 * int64_t(config_.num_kv_heads) * config_.head_dim; }
+  int64_t QkvWidth() const {
+    return QWidth() + 2 * int64_t(config_.num_kv_heads) * config_.head_dim;
+  }
   int64_t UpRows() const { return w_.layers.front().up.rows; }
   int64_t Intermediate() const { return w_.layers.front().down.cols; }
   T* Ptr(const DeviceBuffer& b) const { return b.get<T>(); }
@@ -141,8 +143,8 @@ absl::Status CudaDecoderImpl<T>::Embed(int64_t tokens) {
   }
   T* x = Ptr(a_.hidden);
   if (w_.project_in.empty()) {
-    RETURN_IF_ERROR(kc::EmbedTokens(tables, inputs_.token_ids(), inputs_.positions(), tokens, h,
-                                    x, h, stream_));
+    RETURN_IF_ERROR(kc::EmbedTokens(tables, inputs_.token_ids(), inputs_.positions(), tokens, h, x,
+                                    h, stream_));
   } else {
     // OPT: look up, project to the hidden width, then scale and add positions.
     const int64_t e = w_.embed_tokens.cols;
@@ -151,10 +153,11 @@ absl::Status CudaDecoderImpl<T>::Embed(int64_t tokens) {
     lookup.positions = nullptr;
     RETURN_IF_ERROR(kc::EmbedTokens(lookup, inputs_.token_ids(), nullptr, tokens, e,
                                     Ptr(a_.embedded), e, stream_));
-    RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, Ptr(a_.embedded), e, w_.project_in.ptr<T>(), e,
-                                          x, h, tokens, h, e));
+    RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, Ptr(a_.embedded), e, w_.project_in.ptr<T>(), e, x,
+                                          h, tokens, h, e));
     if (tables.scale != 1.0f || tables.positions != nullptr) {
-      RETURN_IF_ERROR(kc::ScaleAndAddPositions(tables, inputs_.positions(), tokens, h, x, h, stream_));
+      RETURN_IF_ERROR(
+          kc::ScaleAndAddPositions(tables, inputs_.positions(), tokens, h, x, h, stream_));
     }
   }
   if (config_.embedding_norm) {
@@ -170,8 +173,8 @@ absl::Status CudaDecoderImpl<T>::Mlp(const DeviceLayer& layer, const T* in, int6
   const int64_t up_rows = layer.up.rows;
   const int64_t inter = layer.down.cols;
   T* up = Ptr(a_.up);
-  RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, in, h, layer.up.ptr<T>(), h, up, up_rows, tokens,
-                                        up_rows, h));
+  RETURN_IF_ERROR(
+      kc::MatMulTransposedB(blas_, in, h, layer.up.ptr<T>(), h, up, up_rows, tokens, up_rows, h));
   const T* activated = up;
   if (config_.gated_mlp) {
     RETURN_IF_ERROR(kc::SiluGateMul(up, up_rows, OrNull<T>(layer.up_bias), Ptr(a_.activation),
@@ -196,10 +199,11 @@ absl::Status CudaDecoderImpl<T>::RunLayer(int index, int64_t tokens) {
   const int64_t h = Hidden();
   T* x = Ptr(a_.hidden);
   T* normed = Ptr(a_.normed);
-  RETURN_IF_ERROR(kc::Norm(layer.attn_norm.Params<T>(config_), x, h, normed, h, tokens, h, stream_));
+  RETURN_IF_ERROR(
+      kc::Norm(layer.attn_norm.Params<T>(config_), x, h, normed, h, tokens, h, stream_));
   if (config_.residual == ResidualLayout::kParallelTwoNorms) {
-    RETURN_IF_ERROR(kc::Norm(layer.mlp_norm.Params<T>(config_), x, h, Ptr(a_.mlp_normed), h,
-                             tokens, h, stream_));
+    RETURN_IF_ERROR(kc::Norm(layer.mlp_norm.Params<T>(config_), x, h, Ptr(a_.mlp_normed), h, tokens,
+                             h, stream_));
   }
   // qkv projection (+ bias, MPT's clamp), then attention over the paged cache.
   T* qkv = Ptr(a_.qkv);
@@ -207,12 +211,14 @@ absl::Status CudaDecoderImpl<T>::RunLayer(int index, int64_t tokens) {
   RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, normed, h, layer.qkv.ptr<T>(), h, qkv, qkv_width,
                                         tokens, qkv_width, h));
   if (config_.clip_qkv > 0) {
-    RETURN_IF_ERROR(kc::AddBiasAndClamp(qkv, qkv_width, OrNull<T>(layer.qkv_bias),
-                                        config_.clip_qkv, tokens, qkv_width, stream_));
+    RETURN_IF_ERROR(kc::AddBiasAndClamp(qkv, qkv_width, OrNull<T>(layer.qkv_bias), config_.clip_qkv,
+                                        tokens, qkv_width, stream_));
   } else if (layer.qkv_bias.bytes() != 0) {
-    RETURN_IF_ERROR(kc::AddBias(qkv, qkv_width, OrNull<T>(layer.qkv_bias), tokens, qkv_width, stream_));
+    RETURN_IF_ERROR(
+        kc::AddBias(qkv, qkv_width, OrNull<T>(layer.qkv_bias), tokens, qkv_width, stream_));
   }
-  RETURN_IF_ERROR(attention_->Run(index, qkv, qkv_width, inputs_, Ptr(a_.attention), QWidth(), stream_));
+  RETURN_IF_ERROR(
+      attention_->Run(index, qkv, qkv_width, inputs_, Ptr(a_.attention), QWidth(), stream_));
   RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, Ptr(a_.attention), QWidth(), layer.o_proj.ptr<T>(),
                                         QWidth(), x, h, tokens, h, QWidth(), /*accumulate=*/true));
   if (layer.o_bias.bytes() != 0) {
@@ -220,15 +226,14 @@ absl::Status CudaDecoderImpl<T>::RunLayer(int index, int64_t tokens) {
   }
   switch (config_.residual) {
     case ResidualLayout::kSequential:
-      RETURN_IF_ERROR(kc::Norm(layer.mlp_norm.Params<T>(config_), x, h, normed, h, tokens, h, stream_));
+      RETURN_IF_ERROR(
+          kc::Norm(layer.mlp_norm.Params<T>(config_), x, h, normed, h, tokens, h, stream_));
       return Mlp(layer, normed, tokens);
     case ResidualLayout::kParallelSharedNorm:  // the MLP reads the same normed input
       return Mlp(layer, normed, tokens);
-    case ResidualLayout::kParallelTwoNorms:
-      return Mlp(layer, Ptr(a_.mlp_normed), tokens);
+    case ResidualLayout::kParallelTwoNorms: return Mlp(layer, Ptr(a_.mlp_normed), tokens);
     case ResidualLayout::kPostNorm:
-    case ResidualLayout::kNormedResidual:
-      break;  // refused by MakeCudaDecoder
+    case ResidualLayout::kNormedResidual: break;  // refused by MakeCudaDecoder
   }
   return absl::OkStatus();
 }
@@ -259,7 +264,8 @@ absl::Status CudaDecoderImpl<T>::Head(int64_t rows, std::vector<float>* logits) 
   RETURN_IF_ERROR(kc::MatMulTransposedB(blas_, features, width, head.ptr<T>(), width, out, vocab,
                                         rows, vocab, width));
   if (w_.lm_head_bias.bytes() != 0) {
-    RETURN_IF_ERROR(kc::AddBiasToLogits(out, vocab, OrNull<T>(w_.lm_head_bias), rows, vocab, stream_));
+    RETURN_IF_ERROR(
+        kc::AddBiasToLogits(out, vocab, OrNull<T>(w_.lm_head_bias), rows, vocab, stream_));
   }
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits->data(), out, rows * vocab * sizeof(float),
                                        cudaMemcpyDeviceToHost, stream_));
@@ -323,11 +329,13 @@ absl::StatusOr<std::unique_ptr<CudaDecoder>> MakeCudaDecoder(const ModelConfig& 
                                                              const DecoderWeights& weights,
                                                              const std::string& dtype,
                                                              const CudaDecoderOptions& options) {
-  if (weights.layers.empty()) return absl::InvalidArgumentError("a decoder needs at least one layer");
+  if (weights.layers.empty())
+    return absl::InvalidArgumentError("a decoder needs at least one layer");
   if (config.residual == ResidualLayout::kPostNorm ||
       config.residual == ResidualLayout::kNormedResidual) {
     return absl::UnimplementedError(absl::StrCat(
-        config.source, ": post-norm residual layouts (OPT's do_layer_norm_before: false, BLOOM's "
+        config.source,
+        ": post-norm residual layouts (OPT's do_layer_norm_before: false, BLOOM's "
         "apply_residual_connection_post_layernorm) run on the CPU only (--device cpu)"));
   }
   if (dtype == "bf16") return Make<__nv_bfloat16>(config, weights, options);

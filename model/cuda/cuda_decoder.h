@@ -1,4 +1,4 @@
-// The decoder forward pass on the GPU: model/families/decoder.cc's DecoderModel step by step,
+// The decoder forward pass on the GPU: model/cpu/cpu_decoder.cc's CpuDecoder step by step,
 // over weights, activations and a paged KV cache in the storage type T (__nv_bfloat16 or
 // __half) with f32 accumulation, on one stream, with no host round trip between layers. One
 // transfer brings the step's plan in; one brings the logits rows out.
@@ -17,9 +17,9 @@ namespace ropewire::model::cuda {
 
 struct CudaDecoderOptions {
   int block_size = 16;
-  int num_blocks = 0;                // 0: sized from the memory left, below
+  int num_blocks = 0;  // 0: sized from the memory left, below
   double gpu_memory_utilization = 0.9;
-  int max_num_batched_tokens = 2048; // activation buffers are sized for this up front
+  int max_num_batched_tokens = 2048;  // activation buffers are sized for this up front
 };
 
 class CudaDecoder {

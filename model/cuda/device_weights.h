@@ -23,7 +23,9 @@ struct DeviceMatrix {
   int64_t cols = 0;
   bool empty() const { return data.bytes() == 0; }
   template <typename T>
-  const T* ptr() const { return data.get<const T>(); }
+  const T* ptr() const {
+    return data.get<const T>();
+  }
 };
 
 struct DeviceNorm {

@@ -30,8 +30,8 @@ absl::Status StepInputs::Upload(const StepPlan& plan, cudaStream_t stream) {
   const int64_t seqs = plan.num_seqs();
   num_tokens_ = tokens;
   // Layout: token ids, positions, slots, logits rows, query_start, kv_len, offsets, tables.
-  const int64_t count = 3 * tokens + static_cast<int64_t>(plan.logits_rows.size()) +
-                        (seqs + 1) + 2 * seqs + static_cast<int64_t>(plan.block_tables.size());
+  const int64_t count = 3 * tokens + static_cast<int64_t>(plan.logits_rows.size()) + (seqs + 1) +
+                        2 * seqs + static_cast<int64_t>(plan.block_tables.size());
   if (absl::Status s = Reserve(std::max<int64_t>(count, 1)); !s.ok()) return s;
   int64_t at = 0;
   auto put = [&](const std::vector<int32_t>& src, int64_t n) {

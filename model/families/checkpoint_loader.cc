@@ -76,8 +76,7 @@ absl::StatusOr<Matrix> LayoutReader::Linear(const std::string& name, int64_t row
 }
 
 absl::StatusOr<Matrix> LayoutReader::Stacked(const std::vector<std::string>& names,
-                                             const std::vector<int64_t>& rows,
-                                             int64_t cols) const {
+                                             const std::vector<int64_t>& rows, int64_t cols) const {
   if (layout_.transposed_linears) {
     return absl::InternalError("a transposed layout names separate projections");
   }
@@ -144,9 +143,10 @@ absl::Status LayoutReader::ReadMlp(int index, DecoderLayerWeights* layer) const 
   const std::string down = InLayer(index, n.down);
   ASSIGN_OR_RETURN(layer->down, Linear(down, h, inter));
   if (c_.mlp_bias) {
-    ASSIGN_OR_RETURN(layer->up_bias,
-                     Biases(up_names, std::vector<int64_t>(up_names.size(),
-                                                           layer->up.rows / int64_t(up_names.size()))));
+    ASSIGN_OR_RETURN(
+        layer->up_bias,
+        Biases(up_names,
+               std::vector<int64_t>(up_names.size(), layer->up.rows / int64_t(up_names.size()))));
     ASSIGN_OR_RETURN(layer->down_bias, Biases({down}, {h}));
   }
   return absl::OkStatus();
@@ -177,11 +177,11 @@ absl::Status LayoutReader::ReadEmbeddings(DecoderWeights* w) const {
   }
   const kernels::AbsoluteSpec& table = c_.position.absolute;
   if (c_.position.kind == kernels::PositionKind::kLearned) {
-    ASSIGN_OR_RETURN(w->position_table, loader_.Load(Global(layout_.position_table) + ".weight",
-                                                     table.table_rows, h));
+    ASSIGN_OR_RETURN(w->position_table,
+                     loader_.Load(Global(layout_.position_table) + ".weight", table.table_rows, h));
   } else if (c_.position.kind == kernels::PositionKind::kSinusoidal) {
-    const std::vector<float> rows = kernels::SinusoidalPositionTable(
-        table.table_rows, static_cast<int>(h), table.padding_idx);
+    const std::vector<float> rows =
+        kernels::SinusoidalPositionTable(table.table_rows, static_cast<int>(h), table.padding_idx);
     w->position_table.rows = table.table_rows;
     w->position_table.cols = h;
     w->position_table.data.assign(rows.begin(), rows.end());
@@ -195,7 +195,8 @@ absl::Status LayoutReader::ReadHead(DecoderWeights* w) const {
   }
   const std::string head = Global(layout_.lm_head);
   if (!c_.tie_word_embeddings) {
-    ASSIGN_OR_RETURN(w->lm_head, loader_.Load(head + ".weight", c_.vocab_size, w->embed_tokens.cols));
+    ASSIGN_OR_RETURN(w->lm_head,
+                     loader_.Load(head + ".weight", c_.vocab_size, w->embed_tokens.cols));
   }
   if (c_.lm_head_bias) {
     ASSIGN_OR_RETURN(w->lm_head_bias, loader_.LoadVector(head + ".bias", c_.vocab_size));
@@ -221,8 +222,7 @@ int64_t RowBlockIndex(FusedQkvLayout layout, int part, int head, int num_heads, 
   switch (layout) {
     case FusedQkvLayout::kStacked:
       return part == 0 ? head : part == 1 ? num_heads + head : num_heads + num_kv_heads + head;
-    case FusedQkvLayout::kPerHead:
-      return int64_t(head) * 3 + part;
+    case FusedQkvLayout::kPerHead: return int64_t(head) * 3 + part;
     case FusedQkvLayout::kGrouped: {
       const int g = part == 0 ? head / group : head;
       const int within = part == 0 ? head % group : group + part - 1;
@@ -271,8 +271,8 @@ absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir) {
   ASSIGN_OR_RETURN(auto store, TensorStore::Open(dir));
   // LoadModelConfig only accepts model types that have a family.
   const ModelFamily& family = *FindModelFamily(checkpoint.config.model_type);
-  ASSIGN_OR_RETURN(checkpoint.weights, LoadDecoderWeights(checkpoint.config,
-                                                          family.layout(checkpoint.config), *store));
+  ASSIGN_OR_RETURN(checkpoint.weights,
+                   LoadDecoderWeights(checkpoint.config, family.layout(checkpoint.config), *store));
   return checkpoint;
 }
 

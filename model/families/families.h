@@ -14,7 +14,7 @@
 
 namespace ropewire::model {
 
-#define ROPEWIRE_MODEL_FAMILY(Name)                                                \
+#define ROPEWIRE_MODEL_FAMILY(Name)                                              \
   absl::Status Parse##Name##Config(const JsonReader& json, ModelConfig* config); \
   CheckpointLayout Name##Layout(const ModelConfig& config);
 

@@ -36,14 +36,14 @@ struct CheckpointLayout {
   // name (GPT-2: transformers saves "transformer.wte", the original checkpoints "wte").
   std::vector<std::string> roots = {""};
   std::string embed_tokens;
-  std::string embed_norm;       // a norm right after the embeddings (config.embedding_norm)
-  std::string position_table;   // learned absolute positions (sinusoidal ones are computed)
-  std::string project_in;       // OPT: used when config.embedding_dim is set
+  std::string embed_norm;      // a norm right after the embeddings (config.embedding_norm)
+  std::string position_table;  // learned absolute positions (sinusoidal ones are computed)
+  std::string project_in;      // OPT: used when config.embedding_dim is set
   std::string project_out;
-  std::string layer_prefix;     // "$0" stands for the layer index
+  std::string layer_prefix;  // "$0" stands for the layer index
   LayerTensorNames layer;
-  std::string final_norm;       // used when config.final_norm
-  std::string lm_head;          // used unless config.tie_word_embeddings
+  std::string final_norm;  // used when config.final_norm
+  std::string lm_head;     // used unless config.tie_word_embeddings
   // GPT-2's Conv1D layers store their weights [in, out], transposed to nn.Linear's [out, in].
   bool transposed_linears = false;
 };

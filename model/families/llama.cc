@@ -19,8 +19,9 @@ absl::Status ParseLlamaDimensions(const JsonReader& json, const RopeRules& rope,
   c->num_heads = static_cast<int>(heads);
   c->num_kv_heads = static_cast<int>(kv_heads);
   if (heads % kv_heads != 0) {
-    return json.Error("num_key_value_heads",
-                      absl::StrCat("(", kv_heads, ") must divide num_attention_heads (", heads, ")"));
+    return json.Error(
+        "num_key_value_heads",
+        absl::StrCat("(", kv_heads, ") must divide num_attention_heads (", heads, ")"));
   }
   if (!json.Has("head_dim") && c->hidden_size % heads != 0) {
     return json.Error("hidden_size", "must be divisible by num_attention_heads");

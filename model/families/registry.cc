@@ -6,18 +6,12 @@ namespace ropewire::model {
 
 const std::vector<ModelFamily>& ModelFamilies() {
   static const auto* families = new std::vector<ModelFamily>{
-      {"bloom", ParseBloomConfig, BloomLayout},
-      {"falcon", ParseFalconConfig, FalconLayout},
-      {"gpt2", ParseGpt2Config, Gpt2Layout},
-      {"gpt_neox", ParseGptNeoxConfig, GptNeoxLayout},
-      {"gptj", ParseGptjConfig, GptjLayout},
-      {"llama", ParseLlamaConfig, LlamaLayout},
-      {"mistral", ParseMistralConfig, LlamaLayout},
-      {"mpt", ParseMptConfig, MptLayout},
-      {"opt", ParseOptConfig, OptLayout},
-      {"phi", ParsePhiConfig, PhiLayout},
-      {"phi3", ParsePhi3Config, Phi3Layout},
-      {"qwen2", ParseQwen2Config, LlamaLayout},
+      {"bloom", ParseBloomConfig, BloomLayout},     {"falcon", ParseFalconConfig, FalconLayout},
+      {"gpt2", ParseGpt2Config, Gpt2Layout},        {"gpt_neox", ParseGptNeoxConfig, GptNeoxLayout},
+      {"gptj", ParseGptjConfig, GptjLayout},        {"llama", ParseLlamaConfig, LlamaLayout},
+      {"mistral", ParseMistralConfig, LlamaLayout}, {"mpt", ParseMptConfig, MptLayout},
+      {"opt", ParseOptConfig, OptLayout},           {"phi", ParsePhiConfig, PhiLayout},
+      {"phi3", ParsePhi3Config, Phi3Layout},        {"qwen2", ParseQwen2Config, LlamaLayout},
       {"xglm", ParseXglmConfig, XglmLayout},
   };
   return *families;

@@ -77,7 +77,8 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
                                                      t.values.size(), " values"));
     }
     const int64_t bytes = count * DTypeBytes(t.dtype);
-    header[t.name] = {{"dtype", DTypeName(t.dtype)}, {"shape", t.shape},
+    header[t.name] = {{"dtype", DTypeName(t.dtype)},
+                      {"shape", t.shape},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }

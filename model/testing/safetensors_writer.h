@@ -14,8 +14,8 @@ namespace ropewire::model {
 struct TensorToWrite {
   std::string name;
   std::vector<int64_t> shape;
-  DType dtype = DType::kF32;       // stored dtype: kF32, kF16 or kBF16
-  std::vector<float> values;       // converted on write when dtype is 16-bit
+  DType dtype = DType::kF32;  // stored dtype: kF32, kF16 or kBF16
+  std::vector<float> values;  // converted on write when dtype is 16-bit
 };
 
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors);

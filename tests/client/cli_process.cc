@@ -28,7 +28,8 @@ CliResult RunCli(const std::vector<std::string>& args) {
   char err_path[] = "/tmp/ropewire_cli_err_XXXXXX";
   const int out_fd = ::mkstemp(out_path);
   const int err_fd = ::mkstemp(err_path);
-  std::vector<std::string> argv_strings = {std::string(ROPEWIRE_BINARY_DIR) + "/client/ropewire-cli"};
+  std::vector<std::string> argv_strings = {std::string(ROPEWIRE_BINARY_DIR) +
+                                           "/client/ropewire-cli"};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   CliResult result;
   const pid_t pid = ::fork();
@@ -42,7 +43,8 @@ CliResult RunCli(const std::vector<std::string>& args) {
     ::_exit(127);
   }
   int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+    result.exit_code = WEXITSTATUS(status);
   ::close(out_fd);
   ::close(err_fd);
   result.out = ReadFile(out_path);

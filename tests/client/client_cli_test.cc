@@ -23,7 +23,7 @@ std::vector<int> StreamedTokenIds(const std::string& json_lines) {
 
 TEST_F(CliCommandTest, UnaryAndStreamedGenerationGiveTheSameTokens) {
   const std::vector<std::string> request = {"--prompt-token-ids", "1,5,9,33", "--max-tokens", "12",
-                                            "--temperature", "0", "--json"};
+                                            "--temperature",      "0",        "--json"};
   const CliResult unary = Cli("generate", request);
   ASSERT_EQ(unary.exit_code, 0) << unary.err;
   const nlohmann::json response = ParseJson(unary.out);
@@ -40,10 +40,11 @@ TEST_F(CliCommandTest, UnaryAndStreamedGenerationGiveTheSameTokens) {
 }
 
 TEST_F(CliCommandTest, PlainOutputPrintsTokenIdsWhenThereIsNoText) {
-  const CliResult unary = Cli("generate", {"--prompt-token-ids", "3,4", "--max-tokens", "4", "--temperature", "0"});
+  const CliResult unary =
+      Cli("generate", {"--prompt-token-ids", "3,4", "--max-tokens", "4", "--temperature", "0"});
   ASSERT_EQ(unary.exit_code, 0) << unary.err;
-  const CliResult streamed =
-      Cli("generate", {"--prompt-token-ids", "3,4", "--max-tokens", "4", "--temperature", "0", "--stream"});
+  const CliResult streamed = Cli("generate", {"--prompt-token-ids", "3,4", "--max-tokens", "4",
+                                              "--temperature", "0", "--stream"});
   ASSERT_EQ(streamed.exit_code, 0) << streamed.err;
   EXPECT_EQ(streamed.out, unary.out);
   std::istringstream words(unary.out);
@@ -89,7 +90,8 @@ TEST_F(CliCommandTest, HealthExitsZeroWhenServing) {
 }
 
 TEST_F(CliCommandTest, HealthExitsOneWhenNothingListens) {
-  const CliResult result = RunCli({"health", "--target", "127.0.0.1:" + std::to_string(UnusedPort())});
+  const CliResult result =
+      RunCli({"health", "--target", "127.0.0.1:" + std::to_string(UnusedPort())});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("UNAVAILABLE"), std::string::npos) << result.err;
 }

@@ -22,8 +22,9 @@ nlohmann::json RunLoad(std::vector<std::string> args) {
 }
 
 TEST_F(CliLoadTest, ClosedLoopStreamingCountsRequestsAndTokens) {
-  const nlohmann::json report = RunLoad({"--concurrency", "3", "--requests", "7", "--prompt-len", "uniform:2,9",
-                                         "--output-len", "5", "--connections", "2", "--temperature", "0"});
+  const nlohmann::json report =
+      RunLoad({"--concurrency", "3", "--requests", "7", "--prompt-len", "uniform:2,9",
+               "--output-len", "5", "--connections", "2", "--temperature", "0"});
   ASSERT_FALSE(report.is_discarded());
   EXPECT_EQ(report.at("requests"), 7);
   EXPECT_EQ(report.at("ok"), 7);
@@ -39,7 +40,8 @@ TEST_F(CliLoadTest, ClosedLoopStreamingCountsRequestsAndTokens) {
 }
 
 TEST_F(CliLoadTest, UnaryCallsCountTokensWithoutTpot) {
-  const nlohmann::json report = RunLoad({"--concurrency", "2", "--requests", "4", "--output-len", "6", "--unary"});
+  const nlohmann::json report =
+      RunLoad({"--concurrency", "2", "--requests", "4", "--output-len", "6", "--unary"});
   ASSERT_FALSE(report.is_discarded());
   EXPECT_EQ(report.at("ok"), 4);
   EXPECT_EQ(report.at("output_tokens"), 24);
@@ -48,8 +50,8 @@ TEST_F(CliLoadTest, UnaryCallsCountTokensWithoutTpot) {
 }
 
 TEST_F(CliLoadTest, PoissonArrivalsSendTheRequestedCount) {
-  const nlohmann::json report =
-      RunLoad({"--rate", "200", "--requests", "6", "--output-len", "exponential:4,8", "--seed", "3"});
+  const nlohmann::json report = RunLoad(
+      {"--rate", "200", "--requests", "6", "--output-len", "exponential:4,8", "--seed", "3"});
   ASSERT_FALSE(report.is_discarded());
   EXPECT_EQ(report.at("ok"), 6);
   EXPECT_GE(report.at("output_tokens").get<int>(), 6);
@@ -60,8 +62,8 @@ TEST_F(CliLoadTest, PoissonArrivalsSendTheRequestedCount) {
 TEST_F(CliLoadTest, RejectedRequestsAppearInTheStatusDistribution) {
   const std::string path = ::testing::TempDir() + "/ropewire_load_rejected.json";
   // A stop token outside the 256-token vocabulary: the server rejects every request.
-  const CliResult result =
-      Cli("load", {"--requests", "3", "--output-len", "4", "--stop-token-ids", "999", "--json", path});
+  const CliResult result = Cli(
+      "load", {"--requests", "3", "--output-len", "4", "--stop-token-ids", "999", "--json", path});
   EXPECT_EQ(result.exit_code, 1);
   std::ifstream in(path);
   const nlohmann::json report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -78,7 +80,8 @@ TEST_F(CliLoadTest, TextPromptNeedsATokenizer) {
 }
 
 TEST_F(CliLoadTest, UnreachableTargetFails) {
-  const CliResult result = RunCli({"load", "--requests", "1", "--target", "127.0.0.1:" + std::to_string(UnusedPort())});
+  const CliResult result =
+      RunCli({"load", "--requests", "1", "--target", "127.0.0.1:" + std::to_string(UnusedPort())});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("UNAVAILABLE"), std::string::npos) << result.err;
 }

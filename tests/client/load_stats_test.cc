@@ -15,7 +15,8 @@ TEST(LengthDistributionTest, ParsesEachForm) {
   EXPECT_EQ(LengthDistribution::Parse("uniform:4,9", "x")->ToString(), "uniform:4,9");
   EXPECT_EQ(LengthDistribution::Parse("exponential:10", "x")->ToString(), "exponential:10,40");
   EXPECT_EQ(LengthDistribution::Parse("exponential:10,15", "x")->max(), 15);
-  for (const char* bad : {"", "0", "-3", "uniform:9,4", "uniform:4", "exponential:", "normal:3", "fixed:1,2", "12x"}) {
+  for (const char* bad : {"", "0", "-3", "uniform:9,4", "uniform:4", "exponential:", "normal:3",
+                          "fixed:1,2", "12x"}) {
     auto parsed = LengthDistribution::Parse(bad, "output-len");
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_NE(parsed.status().message().find("--output-len"), absl::string_view::npos);
@@ -41,7 +42,7 @@ TEST(SummarizeTest, InterpolatesPercentilesLikeNumpy) {
   EXPECT_EQ(d.count, 5);
   EXPECT_DOUBLE_EQ(d.mean, 3);
   EXPECT_DOUBLE_EQ(d.p50, 3);
-  EXPECT_DOUBLE_EQ(d.p90, 4.6);   // numpy.percentile([1..5], 90)
+  EXPECT_DOUBLE_EQ(d.p90, 4.6);  // numpy.percentile([1..5], 90)
   EXPECT_DOUBLE_EQ(d.p99, 4.96);
   EXPECT_DOUBLE_EQ(d.max, 5);
   EXPECT_EQ(Summarize({}).count, 0);

@@ -10,9 +10,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <atomic>
 #include <map>
 #include <thread>
 
@@ -47,8 +47,11 @@ nlohmann::json Failures(const std::vector<CallRecord>& records, SteadyTime origi
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& r : records) {
     if (r.code == 0) continue;
-    failures.push_back({{"start_s", Seconds(r.start - origin)}, {"end_s", Seconds(r.end - origin)},
-                        {"code", r.code}, {"error", r.error}, {"replica", r.replica}});
+    failures.push_back({{"start_s", Seconds(r.start - origin)},
+                        {"end_s", Seconds(r.end - origin)},
+                        {"code", r.code},
+                        {"error", r.error},
+                        {"replica", r.replica}});
   }
   return failures;
 }
@@ -133,16 +136,20 @@ FaultCounts Count(const FaultedRun& run) {
     if (r.start >= run.kill_time) ++c.started_after_kill;
     if (r.code == 0) continue;
     if (r.start >= run.death_time) ++c.failed_started_after_death;
-    if (r.end < run.kill_time) ++c.failed_before_kill;
-    else ++c.failed_after_kill;
+    if (r.end < run.kill_time)
+      ++c.failed_before_kill;
+    else
+      ++c.failed_after_kill;
     if (r.end >= run.death_time + 3s) ++c.failed_late;
   }
   return c;
 }
 
 nlohmann::json FaultsToJson(const FaultedRun& run, const FaultCounts& c) {
-  return {{"calls", run.records.size()}, {"seconds", Seconds(run.end - run.start)},
-          {"sigterm_at_s", Seconds(run.term_time - run.start)}, {"drained_replica_exit_code", run.term_exit},
+  return {{"calls", run.records.size()},
+          {"seconds", Seconds(run.end - run.start)},
+          {"sigterm_at_s", Seconds(run.term_time - run.start)},
+          {"drained_replica_exit_code", run.term_exit},
           {"drain_seconds", Seconds(run.kill_time - run.term_time)},
           {"sigkill_at_s", Seconds(run.kill_time - run.start)},
           {"killed_replica_died_after_s", Seconds(run.death_time - run.kill_time)},
@@ -151,8 +158,10 @@ nlohmann::json FaultsToJson(const FaultedRun& run, const FaultCounts& c) {
           {"killed_replica_answered_calls_open", c.answered_open_at_death},
           {"calls_started_after_kill", c.started_after_kill},
           {"failed_started_after_death", c.failed_started_after_death},
-          {"failed_across_sigterm", c.failed_before_kill}, {"failed_after_sigkill", c.failed_after_kill},
-          {"failed_3s_after_sigkill", c.failed_late}, {"calls_per_replica", CallsPerReplica(run.records)},
+          {"failed_across_sigterm", c.failed_before_kill},
+          {"failed_after_sigkill", c.failed_after_kill},
+          {"failed_3s_after_sigkill", c.failed_late},
+          {"calls_per_replica", CallsPerReplica(run.records)},
           {"failures", Failures(run.records, run.start)}};
 }
 
@@ -162,16 +171,20 @@ nlohmann::json FaultsToJson(const FaultedRun& run, const FaultCounts& c) {
 nlohmann::json BalancerE2E::RunBalanced(const std::string& target) {
   const auto start = Clock::now();
   std::atomic<int64_t> until_ns{(start + 6s).time_since_epoch().count()};
-  const std::vector<CallRecord> records = RunStreamLoad({target, requests_, kConcurrency, kCalls, &until_ns});
+  const std::vector<CallRecord> records =
+      RunStreamLoad({target, requests_, kConcurrency, kCalls, &until_ns});
   const auto per_replica = CallsPerReplica(records);
-  nlohmann::json result = {{"calls", records.size()}, {"seconds", Seconds(Clock::now() - start)},
-                           {"calls_per_replica", per_replica}, {"failures", Failures(records, start)},
+  nlohmann::json result = {{"calls", records.size()},
+                           {"seconds", Seconds(Clock::now() - start)},
+                           {"calls_per_replica", per_replica},
+                           {"failures", Failures(records, start)},
                            {"text_mismatches", TextMismatches(records)}};
   EXPECT_EQ(result["failures"].size(), 0u) << result.dump(2);
   EXPECT_EQ(TextMismatches(records), 0);
   for (const auto& replica : kReplicaNames) {
     const int calls = per_replica.count(replica) ? per_replica.at(replica) : 0;
-    EXPECT_GE(calls * 5, static_cast<int>(records.size())) << replica << " served too few: " << result.dump();
+    EXPECT_GE(calls * 5, static_cast<int>(records.size()))
+        << replica << " served too few: " << result.dump();
   }
   return result;
 }
@@ -185,7 +198,8 @@ FaultedRun BalancerE2E::RunWithDrainAndCrash(const std::string& target) {
   std::atomic<int64_t> run_until_ns{(Clock::now() + 120s).time_since_epoch().count()};
   run.start = Clock::now();
   std::thread faults([&] {
-    while (finished < kCalls / 4 && Clock::now() - run.start < 60s) std::this_thread::sleep_for(1ms);
+    while (finished < kCalls / 4 && Clock::now() - run.start < 60s)
+      std::this_thread::sleep_for(1ms);
     run.term_time = Clock::now();
     replicas_[0]->process().Signal(SIGTERM);
     run.term_exit = replicas_[0]->process().Wait(60s);
@@ -210,8 +224,11 @@ TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   const absl::Status started = balancer.Start(GetParam(), Addresses(), kReplicaNames);
   ASSERT_TRUE(started.ok()) << started.message();
   const std::string name = BalancerName(GetParam());
-  nlohmann::json result = {{"balancer", name}, {"calls_per_run_min", kCalls}, {"concurrency", kConcurrency},
-                           {"max_tokens", kMaxTokens}, {"connections", 1}};
+  nlohmann::json result = {{"balancer", name},
+                           {"calls_per_run_min", kCalls},
+                           {"concurrency", kConcurrency},
+                           {"max_tokens", kMaxTokens},
+                           {"connections", 1}};
   result["balanced"] = RunBalanced(balancer.address());
 
   const FaultedRun run = RunWithDrainAndCrash(balancer.address());
@@ -219,13 +236,15 @@ TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   result["faults"] = FaultsToJson(run, counts);
   result["faults"]["text_mismatches"] = TextMismatches(run.records);
   SaveResult(name, result);
-  EXPECT_EQ(run.term_exit, 0) << "the drained replica did not exit 0:\n" << replicas_[0]->process().output();
+  EXPECT_EQ(run.term_exit, 0) << "the drained replica did not exit 0:\n"
+                              << replicas_[0]->process().output();
   EXPECT_EQ(run.killed_exit, 128 + SIGKILL);
   EXPECT_EQ(counts.failed_before_kill, 0) << "calls failed across the SIGTERM drain";
   // Open-source nginx learns that a replica died only from failed calls (deploy/nginx/README.md):
   // its figure is recorded, not held to the bound.
   if (GetParam() != BalancerKind::kNginx) {
-    EXPECT_LE(counts.failed_after_kill, counts.in_flight) << "more failures than calls the killed replica had";
+    EXPECT_LE(counts.failed_after_kill, counts.in_flight)
+        << "more failures than calls the killed replica had";
   }
   EXPECT_EQ(counts.failed_late, 0) << "calls still failed 3 s after the kill";
   EXPECT_GT(counts.started_after_kill, 0) << "no load after the kill; the test proves nothing";
@@ -233,7 +252,8 @@ TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Deploy, BalancerE2E,
-                         ::testing::Values(BalancerKind::kEnvoy, BalancerKind::kHaproxy, BalancerKind::kNginx),
+                         ::testing::Values(BalancerKind::kEnvoy, BalancerKind::kHaproxy,
+                                           BalancerKind::kNginx),
                          [](const auto& info) {
                            std::string name = BalancerName(info.param);
                            name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
@@ -253,13 +273,16 @@ TEST(BalancerL4, TcpModeSendsOneConnectionToOneReplica) {
   Balancer balancer;
   const absl::Status started = balancer.Start(BalancerKind::kHaproxyL4, addresses, kReplicaNames);
   ASSERT_TRUE(started.ok()) << started.message();
-  const auto records = RunStreamLoad({balancer.address(), GreedyRequests(kDistinctRequests, kMaxTokens),
-                                      kConcurrency, /*min_calls=*/120});
+  const auto records =
+      RunStreamLoad({balancer.address(), GreedyRequests(kDistinctRequests, kMaxTokens),
+                     kConcurrency, /*min_calls=*/120});
   const auto per_replica = CallsPerReplica(records);
   int most = 0;
   for (const auto& [replica, calls] : per_replica) most = std::max(most, calls);
-  SaveResult("haproxy-l4", {{"balancer", "haproxy-l4"}, {"calls", records.size()},
-                            {"calls_per_replica", per_replica}, {"connections", 1}});
+  SaveResult("haproxy-l4", {{"balancer", "haproxy-l4"},
+                            {"calls", records.size()},
+                            {"calls_per_replica", per_replica},
+                            {"connections", 1}});
   EXPECT_GT(most, static_cast<int>(records.size()) / 2);
 }
 

@@ -13,10 +13,12 @@ extern char** environ;
 
 namespace ropewire::testing {
 
-absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+absl::Status ChildProcess::Start(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env) {
   if (argv.empty()) return absl::InvalidArgumentError("no program to start");
   if (::access(argv[0].c_str(), X_OK) != 0) {
-    return absl::NotFoundError(absl::StrCat(argv[0], " is not an executable (run scripts/setup.sh and build first)"));
+    return absl::NotFoundError(
+        absl::StrCat(argv[0], " is not an executable (run scripts/setup.sh and build first)"));
   }
   name_ = argv[0].substr(argv[0].rfind('/') + 1);
   std::vector<std::string> environment;

@@ -24,7 +24,8 @@ class ChildProcess {
 
   // Starts argv[0] (a path) with argv; `env` entries ("NAME=value") are added to the test's
   // environment. Call from the test's main thread: the child is killed when that thread ends.
-  absl::Status Start(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+  absl::Status Start(const std::vector<std::string>& argv,
+                     const std::vector<std::string>& env = {});
   void Signal(int signal) const;
   // Waits for the exit; returns the exit code, 128 + the signal for a killed process, or -1 on
   // timeout (the process keeps running).

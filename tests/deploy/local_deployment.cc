@@ -29,7 +29,9 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-std::string SourcePath(const std::string& relative) { return std::string(ROPEWIRE_SOURCE_DIR) + "/" + relative; }
+std::string SourcePath(const std::string& relative) {
+  return std::string(ROPEWIRE_SOURCE_DIR) + "/" + relative;
+}
 
 // The config file deploy/ ships for each balancer, and the listen address in it.
 struct ShippedConfig {
@@ -42,7 +44,8 @@ struct ShippedConfig {
 ShippedConfig ShippedConfigFor(BalancerKind kind) {
   switch (kind) {
     case BalancerKind::kEnvoy:
-      return {"deploy/envoy/envoy.yaml", "address: 0.0.0.0, port_value: 8080", "address: 127.0.0.1, port_value: "};
+      return {"deploy/envoy/envoy.yaml", "address: 0.0.0.0, port_value: 8080",
+              "address: 127.0.0.1, port_value: "};
     case BalancerKind::kHaproxy:
       return {"deploy/haproxy/haproxy.cfg", "bind :8080", "bind 127.0.0.1:"};
     case BalancerKind::kHaproxyL4:
@@ -64,7 +67,8 @@ std::string ShippedReplica(BalancerKind kind, int index) {
 std::string RenderedReplica(BalancerKind kind, const std::string& address) {
   if (kind != BalancerKind::kEnvoy) return address;
   const size_t colon = address.rfind(':');
-  return absl::StrCat("address: ", address.substr(0, colon), ", port_value: ", address.substr(colon + 1));
+  return absl::StrCat("address: ", address.substr(0, colon),
+                      ", port_value: ", address.substr(colon + 1));
 }
 
 }  // namespace
@@ -85,12 +89,14 @@ int FreePort() {
   return port;
 }
 
-absl::StatusOr<std::string> ReplaceEach(std::string text,
-                                        const std::vector<std::pair<std::string, std::string>>& replacements) {
+absl::StatusOr<std::string> ReplaceEach(
+    std::string text, const std::vector<std::pair<std::string, std::string>>& replacements) {
   for (const auto& [from, to] : replacements) {
     size_t at = text.find(from);
-    if (at == std::string::npos) return absl::NotFoundError(absl::StrCat("\"", from, "\" not found"));
-    for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+    if (at == std::string::npos)
+      return absl::NotFoundError(absl::StrCat("\"", from, "\" not found"));
+    for (; at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
   }
   return text;
 }
@@ -110,20 +116,25 @@ absl::Status Replica::Start(const std::string& name, const ReplicaOptions& optio
   // --threads and OMP_NUM_THREADS together: three replicas share two cores with the balancer
   // and the client, and an idle OpenMP worker spinning for a core would stall the others.
   absl::Status started = process_.Start(
-      {std::string(ROPEWIRE_BINARY_DIR) + "/server/ropewire-server", "--model", SourcePath("models/demo"),
-       "--host", "127.0.0.1", "--port", "0", "--threads", "1", "--replica-name", name, "--max-num-seqs",
-       std::to_string(options.max_num_seqs), "--drain-delay-seconds", std::to_string(options.drain_delay_s),
-       "--drain-grace-seconds", std::to_string(options.drain_grace_s), "--log-level", "info"},
+      {std::string(ROPEWIRE_BINARY_DIR) + "/server/ropewire-server", "--model",
+       SourcePath("models/demo"), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
+       "--replica-name", name, "--max-num-seqs", std::to_string(options.max_num_seqs),
+       "--drain-delay-seconds", std::to_string(options.drain_delay_s), "--drain-grace-seconds",
+       std::to_string(options.drain_grace_s), "--log-level", "info"},
       {"OMP_NUM_THREADS=1"});
   if (!started.ok()) return started;
   const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
-  for (auto end = std::chrono::steady_clock::now() + 30s; port_ == 0 && std::chrono::steady_clock::now() < end;) {
+  for (auto end = std::chrono::steady_clock::now() + 30s;
+       port_ == 0 && std::chrono::steady_clock::now() < end;) {
     std::smatch match;
     const std::string output = process_.output();
-    if (std::regex_search(output, match, listening)) port_ = std::stoi(match[1]);
-    else std::this_thread::sleep_for(10ms);
+    if (std::regex_search(output, match, listening))
+      port_ = std::stoi(match[1]);
+    else
+      std::this_thread::sleep_for(10ms);
   }
-  if (port_ == 0) return absl::UnavailableError(absl::StrCat(name, " did not open a port:\n", process_.output()));
+  if (port_ == 0)
+    return absl::UnavailableError(absl::StrCat(name, " did not open a port:\n", process_.output()));
   channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel_);
   for (auto end = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < end;) {
@@ -136,7 +147,8 @@ absl::Status Replica::Start(const std::string& name, const ReplicaOptions& optio
     }
     std::this_thread::sleep_for(20ms);
   }
-  return absl::UnavailableError(absl::StrCat(name, " never reported SERVING:\n", process_.output()));
+  return absl::UnavailableError(
+      absl::StrCat(name, " never reported SERVING:\n", process_.output()));
 }
 
 int Replica::InFlight() const {
@@ -158,28 +170,42 @@ std::string BalancerName(BalancerKind kind) {
   return "?";
 }
 
-absl::StatusOr<std::vector<std::string>> Balancer::RenderAndCommand(const std::vector<std::string>& replicas) {
+absl::StatusOr<std::vector<std::string>> Balancer::RenderAndCommand(
+    const std::vector<std::string>& replicas) {
   const ShippedConfig shipped = ShippedConfigFor(kind_);
   std::vector<std::pair<std::string, std::string>> replacements = {
-      {shipped.listen_from, shipped.listen_to_prefix + std::to_string(port_) + shipped.listen_to_suffix}};
-  for (int i = 0; i < 3; ++i) replacements.emplace_back(ShippedReplica(kind_, i), RenderedReplica(kind_, replicas[i]));
+      {shipped.listen_from,
+       shipped.listen_to_prefix + std::to_string(port_) + shipped.listen_to_suffix}};
+  for (int i = 0; i < 3; ++i)
+    replacements.emplace_back(ShippedReplica(kind_, i), RenderedReplica(kind_, replicas[i]));
   if (kind_ == BalancerKind::kEnvoy) {
     replacements.emplace_back("address: 127.0.0.1, port_value: 9901",
                               absl::StrCat("address: 127.0.0.1, port_value: ", FreePort()));
   }
   auto rendered = ReplaceEach(ReadFile(SourcePath(shipped.path)), replacements);
-  if (!rendered.ok()) return absl::FailedPreconditionError(absl::StrCat(shipped.path, ": ", rendered.status().message()));
-  const std::string config = work_dir_ + "/" + std::filesystem::path(shipped.path).filename().string();
+  if (!rendered.ok())
+    return absl::FailedPreconditionError(
+        absl::StrCat(shipped.path, ": ", rendered.status().message()));
+  const std::string config =
+      work_dir_ + "/" + std::filesystem::path(shipped.path).filename().string();
   std::ofstream(config) << *rendered;
   switch (kind_) {
     case BalancerKind::kEnvoy:
       // No hot-restart shared memory, so Envoys of concurrent test runs never meet.
-      return std::vector<std::string>{ToolPath("envoy"), "-c", config, "--disable-hot-restart", "--log-level", "warn"};
+      return std::vector<std::string>{ToolPath("envoy"),       "-c",          config,
+                                      "--disable-hot-restart", "--log-level", "warn"};
     case BalancerKind::kHaproxy:
     case BalancerKind::kHaproxyL4:
       return std::vector<std::string>{ToolPath("haproxy"), "-db", "-f", config};
     case BalancerKind::kNginx:
-      return std::vector<std::string>{ToolPath("nginx"), "-e", "stderr", "-p", work_dir_, "-c", config, "-g",
+      return std::vector<std::string>{ToolPath("nginx"),
+                                      "-e",
+                                      "stderr",
+                                      "-p",
+                                      work_dir_,
+                                      "-c",
+                                      config,
+                                      "-g",
                                       absl::StrCat("daemon off; pid ", work_dir_, "/nginx.pid;")};
   }
   return absl::InternalError("unknown balancer");
@@ -187,7 +213,8 @@ absl::StatusOr<std::vector<std::string>> Balancer::RenderAndCommand(const std::v
 
 absl::Status Balancer::Start(BalancerKind kind, const std::vector<std::string>& replica_addresses,
                              const std::vector<std::string>& replica_names) {
-  if (replica_addresses.size() != 3) return absl::InvalidArgumentError("deploy/ configs name three replicas");
+  if (replica_addresses.size() != 3)
+    return absl::InvalidArgumentError("deploy/ configs name three replicas");
   kind_ = kind;
   port_ = FreePort();
   char dir_template[] = "/tmp/ropewire-deploy-XXXXXX";
@@ -207,26 +234,30 @@ absl::Status Balancer::WaitReachesEveryReplica(const std::vector<std::string>& r
   probe.add_prompt_token_ids(1);
   probe.set_max_tokens(1);
   std::string last_error;
-  for (auto end = std::chrono::steady_clock::now() + 30s; !missing.empty() && std::chrono::steady_clock::now() < end;) {
+  for (auto end = std::chrono::steady_clock::now() + 30s;
+       !missing.empty() && std::chrono::steady_clock::now() < end;) {
     if (!process_.running() || process_.Wait(0ms) != -1) break;
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);
-    auto stub = v1::Inference::NewStub(grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args));
+    auto stub = v1::Inference::NewStub(
+        grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 2s);
     v1::GenerateResponse response;
     const grpc::Status status = stub->Generate(&context, probe, &response);
     if (status.ok()) {
       auto it = context.GetServerInitialMetadata().find("ropewire-replica");
-      if (it != context.GetServerInitialMetadata().end()) missing.erase(std::string(it->second.data(), it->second.size()));
+      if (it != context.GetServerInitialMetadata().end())
+        missing.erase(std::string(it->second.data(), it->second.size()));
     } else {
       last_error = status.error_message();
     }
     std::this_thread::sleep_for(50ms);
   }
   if (missing.empty()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(BalancerName(kind_), " did not reach ", *missing.begin(),
-                                             " (last error: ", last_error, "); its output:\n", process_.output()));
+  return absl::UnavailableError(absl::StrCat(BalancerName(kind_), " did not reach ",
+                                             *missing.begin(), " (last error: ", last_error,
+                                             "); its output:\n", process_.output()));
 }
 
 Balancer::~Balancer() {

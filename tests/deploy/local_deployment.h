@@ -20,13 +20,13 @@ int FreePort();
 
 // `text` with each `from` replaced by its `to`; an error names a `from` that does not occur,
 // so a config whose addresses moved fails the test instead of running unchanged.
-absl::StatusOr<std::string> ReplaceEach(std::string text,
-                                        const std::vector<std::pair<std::string, std::string>>& replacements);
+absl::StatusOr<std::string> ReplaceEach(
+    std::string text, const std::vector<std::pair<std::string, std::string>>& replacements);
 
 struct ReplicaOptions {
   double drain_delay_s = 3;  // as deploy/compose runs them
   double drain_grace_s = 20;
-  int max_num_seqs = 16;     // HAProxy's per-server maxconn in deploy/haproxy
+  int max_num_seqs = 16;  // HAProxy's per-server maxconn in deploy/haproxy
 };
 
 // One ropewire-server on the demo model with one thread, named by --replica-name.
@@ -64,7 +64,8 @@ class Balancer {
   ~Balancer();
 
  private:
-  absl::StatusOr<std::vector<std::string>> RenderAndCommand(const std::vector<std::string>& replica_addresses);
+  absl::StatusOr<std::vector<std::string>> RenderAndCommand(
+      const std::vector<std::string>& replica_addresses);
   absl::Status WaitReachesEveryReplica(const std::vector<std::string>& replica_names);
 
   BalancerKind kind_ = BalancerKind::kEnvoy;

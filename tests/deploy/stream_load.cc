@@ -25,7 +25,8 @@ CallRecord OneCall(v1::Inference::Stub& stub, const v1::GenerateRequest& request
     if (first) {
       first = false;
       auto it = context.GetServerInitialMetadata().find("ropewire-replica");
-      if (it != context.GetServerInitialMetadata().end()) record.replica.assign(it->second.data(), it->second.size());
+      if (it != context.GetServerInitialMetadata().end())
+        record.replica.assign(it->second.data(), it->second.size());
     }
     record.text += message.text();
   }
@@ -75,8 +76,9 @@ std::vector<CallRecord> RunStreamLoad(const LoadPlan& plan) {
 }
 
 std::vector<v1::GenerateRequest> GreedyRequests(int count, int max_tokens) {
-  static const char* const kOpenings[] = {"And the LORD said", "In the beginning", "And God said",
-                                          "Blessed are the",   "And it came to pass", "The LORD is my"};
+  static const char* const kOpenings[] = {"And the LORD said",   "In the beginning",
+                                          "And God said",        "Blessed are the",
+                                          "And it came to pass", "The LORD is my"};
   std::vector<v1::GenerateRequest> requests;
   for (int i = 0; i < count; ++i) {
     v1::GenerateRequest request;

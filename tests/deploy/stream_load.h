@@ -21,9 +21,9 @@ struct CallRecord {
   int request_index = 0;  // into the request list
   SteadyTime start;
   SteadyTime end;
-  int code = -1;          // grpc::StatusCode
+  int code = -1;  // grpc::StatusCode
   std::string error;
-  std::string replica;    // empty when no response metadata arrived
+  std::string replica;  // empty when no response metadata arrived
   std::string text;
 };
 

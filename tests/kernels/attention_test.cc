@@ -117,7 +117,8 @@ class AttentionHarness {
     std::shuffle(free.begin(), free.end(), rng_);
     max_blocks_ = 0;
     for (const auto& s : seqs_) {
-      max_blocks_ = std::max(max_blocks_, (s.cached + s.query + geometry_.block_size - 1) / geometry_.block_size);
+      max_blocks_ = std::max(
+          max_blocks_, (s.cached + s.query + geometry_.block_size - 1) / geometry_.block_size);
     }
     keys_.assign(geometry_.LayerElements(), NAN);  // unwritten slots must never be read
     values_.assign(geometry_.LayerElements(), NAN);
@@ -135,7 +136,8 @@ class AttentionHarness {
       for (int i = 0; i < len; ++i) {
         for (int h = 0; h < shape_.num_kv_heads; ++h) {
           const int64_t slot = table[i / geometry_.block_size] * geometry_.BlockStride() +
-                               h * geometry_.HeadStride() + (i % geometry_.block_size) * shape_.head_dim;
+                               h * geometry_.HeadStride() +
+                               (i % geometry_.block_size) * shape_.head_dim;
           for (int d = 0; d < shape_.head_dim; ++d) {
             keys_[slot + d] = normal(rng_);
             values_[slot + d] = normal(rng_);
@@ -163,7 +165,8 @@ class AttentionHarness {
   std::vector<double> Head(const std::vector<float>& pool, int seq, int index, int kv_head) const {
     const int32_t* table = tables_.data() + size_t(seq) * max_blocks_;
     const int64_t slot = table[index / geometry_.block_size] * geometry_.BlockStride() +
-                         kv_head * geometry_.HeadStride() + (index % geometry_.block_size) * shape_.head_dim;
+                         kv_head * geometry_.HeadStride() +
+                         (index % geometry_.block_size) * shape_.head_dim;
     return std::vector<double>(pool.begin() + slot, pool.begin() + slot + shape_.head_dim);
   }
 
@@ -182,7 +185,8 @@ class AttentionHarness {
           const int64_t length = spec.offset + spec.cached + spec.query;
           const bool rope = position_.kind == PositionKind::kRope;
           if (rope) RotateReference(position_.rope, length, spec.offset + index, q);
-          const int first = shape_.sliding_window > 0 ? std::max(0, index - shape_.sliding_window + 1) : 0;
+          const int first =
+              shape_.sliding_window > 0 ? std::max(0, index - shape_.sliding_window + 1) : 0;
           std::vector<double> scores;
           for (int j = first; j <= index; ++j) {
             std::vector<double> k = Head(keys_, s, j, h / group);
@@ -201,7 +205,8 @@ class AttentionHarness {
           const float* actual = out.data() + (size_t(row) * shape_.num_heads + h) * d;
           for (int c = 0; c < d; ++c) {
             if (!std::isfinite(actual[c])) return INFINITY;
-            worst = std::max(worst, std::abs(actual[c] - expected[c]) / (1.0 + std::abs(expected[c])));
+            worst =
+                std::max(worst, std::abs(actual[c] - expected[c]) / (1.0 + std::abs(expected[c])));
           }
         }
       }
@@ -257,16 +262,16 @@ TEST_P(AttentionShapes, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kernels, AttentionShapes,
-    ::testing::Values(Shape{4, 4, 64, 64, RopeLayout::kNeox, true, 0},          // MHA
-                      Shape{8, 2, 64, 64, RopeLayout::kNeox, true, 0},          // GQA 4
-                      Shape{8, 1, 128, 128, RopeLayout::kNeox, true, 0},        // MQA
-                      Shape{4, 2, 80, 32, RopeLayout::kNeox, true, 0},          // partial rotary
-                      Shape{4, 2, 64, 16, RopeLayout::kInterleaved, true, 0},   // GPT-J style
+    ::testing::Values(Shape{4, 4, 64, 64, RopeLayout::kNeox, true, 0},         // MHA
+                      Shape{8, 2, 64, 64, RopeLayout::kNeox, true, 0},         // GQA 4
+                      Shape{8, 1, 128, 128, RopeLayout::kNeox, true, 0},       // MQA
+                      Shape{4, 2, 80, 32, RopeLayout::kNeox, true, 0},         // partial rotary
+                      Shape{4, 2, 64, 16, RopeLayout::kInterleaved, true, 0},  // GPT-J style
                       Shape{4, 2, 96, 96, RopeLayout::kInterleaved, true, 0},
                       Shape{6, 2, 256, 256, RopeLayout::kNeox, true, 0},
-                      Shape{4, 2, 40, 40, RopeLayout::kNeox, true, 0},          // portable loop
-                      Shape{4, 2, 64, 0, RopeLayout::kNeox, false, 0},          // no position term
-                      Shape{4, 2, 64, 64, RopeLayout::kNeox, true, 7}));        // sliding window
+                      Shape{4, 2, 40, 40, RopeLayout::kNeox, true, 0},    // portable loop
+                      Shape{4, 2, 64, 0, RopeLayout::kNeox, false, 0},    // no position term
+                      Shape{4, 2, 64, 64, RopeLayout::kNeox, true, 7}));  // sliding window
 
 TEST(AttentionBlockSteps, AvailableExactlyForWholeVectorsOnAvx512) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -285,9 +290,8 @@ TEST(AttentionBlockSteps, LongPromptMatchesReference) {
                       Shape{8, 2, 128, 128, RopeLayout::kNeox, true, 50}}) {
     for (int block_size : {8, 16}) {
       AttentionHarness harness(shape, batch, block_size, 77 + block_size);
-      EXPECT_LE(harness.MaxError(), 2e-5)
-          << "head_dim " << shape.head_dim << ", window " << shape.sliding_window << ", block size "
-          << block_size;
+      EXPECT_LE(harness.MaxError(), 2e-5) << "head_dim " << shape.head_dim << ", window "
+                                          << shape.sliding_window << ", block size " << block_size;
     }
   }
 }
@@ -344,7 +348,8 @@ TEST(AttentionScoreBias, T5RelativeBiasMatchesReference) {
   pe.relative_bias.bidirectional = false;
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int i = 0; i < pe.relative_bias.num_buckets * 4; ++i) pe.relative_bias.table.push_back(normal(rng));
+  for (int i = 0; i < pe.relative_bias.num_buckets * 4; ++i)
+    pe.relative_bias.table.push_back(normal(rng));
   AttentionHarness harness({4, 2, 32, 0, RopeLayout::kNeox, false, 0}, kMixedBatch, 4, 11);
   harness.SetPosition(pe);
   EXPECT_LE(harness.MaxError(), 2e-5);

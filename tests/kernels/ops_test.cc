@@ -20,8 +20,13 @@ std::vector<float> Random(size_t n, uint32_t seed) {
 TEST(Gemm, TransposedWeightMatchesLoops) {
   // 1-4 rows take the skinny kernel (300 x 129 is large enough to split across threads); more
   // rows oneDNN primitives, 600 = a 512-row tile + 64 rows + a remainder of 24.
-  for (auto [m, n, k] : {std::tuple{1, 300, 129}, {2, 300, 129}, {3, 31, 70}, {4, 300, 129},
-                         {7, 64, 64}, {33, 17, 250}, {600, 40, 48}}) {
+  for (auto [m, n, k] : {std::tuple{1, 300, 129},
+                         {2, 300, 129},
+                         {3, 31, 70},
+                         {4, 300, 129},
+                         {7, 64, 64},
+                         {33, 17, 250},
+                         {600, 40, 48}}) {
     const auto a = Random(m * k, 1), w = Random(n * k, 2);
     auto c = Random(m * n, 3);
     const auto c0 = c;

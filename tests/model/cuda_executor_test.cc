@@ -26,11 +26,11 @@ using ropewire::testing::GoldenCase;
 using ropewire::testing::LoadGolden;
 using ropewire::testing::RelativeError;
 
-#define SKIP_WITHOUT_GPU()                                                                     \
-  do {                                                                                         \
-    if (kernels::cuda::DeviceCount() == 0) {                                                   \
+#define SKIP_WITHOUT_GPU()                                                                      \
+  do {                                                                                          \
+    if (kernels::cuda::DeviceCount() == 0) {                                                    \
       GTEST_SKIP() << "no CUDA device visible: the CUDA executor is compiled but not run here"; \
-    }                                                                                          \
+    }                                                                                           \
   } while (0)
 
 // Logit error (max |gpu - ref| / max |ref| over a row) allowed for 16-bit storage: weights,
@@ -69,12 +69,12 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadOnGpu(const std::string& dir,
 
 // Loads a fixture on the GPU into `gpu`, skipping the test for the layouts the CUDA backend
 // refuses by design (post-norm residuals run on the CPU only).
-#define LOAD_FIXTURE_ON_GPU(gpu, fixture, dtype)                                         \
-  auto gpu##_loaded = LoadOnGpu(FixtureDir(fixture), dtype, 4);                         \
-  if (gpu##_loaded.status().code() == absl::StatusCode::kUnimplemented) {               \
-    GTEST_SKIP() << gpu##_loaded.status();                                               \
-  }                                                                                      \
-  ASSERT_TRUE(gpu##_loaded.ok()) << gpu##_loaded.status();                               \
+#define LOAD_FIXTURE_ON_GPU(gpu, fixture, dtype)                          \
+  auto gpu##_loaded = LoadOnGpu(FixtureDir(fixture), dtype, 4);           \
+  if (gpu##_loaded.status().code() == absl::StatusCode::kUnimplemented) { \
+    GTEST_SKIP() << gpu##_loaded.status();                                \
+  }                                                                       \
+  ASSERT_TRUE(gpu##_loaded.ok()) << gpu##_loaded.status();                \
   std::unique_ptr<StepExecutor> gpu = std::move(*gpu##_loaded)
 
 class CudaFixtureTest : public ::testing::TestWithParam<Case> {};
@@ -92,12 +92,14 @@ TEST_P(CudaFixtureTest, PromptLogitsMatchTransformers) {
     auto result = GenerateGreedy(*gpu, golden.prompt, options);
     ASSERT_TRUE(result.ok()) << result.status();
     for (size_t pos = 0; pos < golden.prompt.size(); ++pos) {
-      const double err = RelativeError(result->prompt_logits.data() + pos * vocab, golden.logits[pos]);
+      const double err =
+          RelativeError(result->prompt_logits.data() + pos * vocab, golden.logits[pos]);
       worst = std::max(worst, err);
       EXPECT_LE(err, Tolerance(c.dtype)) << "position " << pos;
     }
   }
-  std::printf("%s %s: worst relative logit error %.3g\n", c.fixture.c_str(), c.dtype.c_str(), worst);
+  std::printf("%s %s: worst relative logit error %.3g\n", c.fixture.c_str(), c.dtype.c_str(),
+              worst);
 }
 
 TEST_P(CudaFixtureTest, GreedyTokensMatchTheCpuPath) {

@@ -1,7 +1,7 @@
 // ropewire-generate as a user runs it: a real process on a fixture directory.
+#include <sys/wait.h>
 #include <cstdio>
 #include <string>
-#include <sys/wait.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -39,18 +39,20 @@ std::string Ids(const std::vector<int32_t>& ids) {
 TEST(GenerateCli, GreedyMatchesReference) {
   for (const char* fixture : {"llama_gqa", "qwen2_bias", "llama_sharded"}) {
     const auto golden = ropewire::testing::LoadGolden(fixture).front();
-    const ProcessResult run = Generate("--model " + ropewire::testing::FixtureDir(fixture) +
-                             " --prompt-token-ids " + Ids(golden.prompt) +
-                             " --max-tokens 32 --ignore-eos");
+    const ProcessResult run =
+        Generate("--model " + ropewire::testing::FixtureDir(fixture) + " --prompt-token-ids " +
+                 Ids(golden.prompt) + " --max-tokens 32 --ignore-eos");
     ASSERT_EQ(run.exit_code, 0) << run.output;
-    EXPECT_EQ(nlohmann::json::parse(run.output).get<std::vector<int32_t>>(), golden.greedy) << fixture;
+    EXPECT_EQ(nlohmann::json::parse(run.output).get<std::vector<int32_t>>(), golden.greedy)
+        << fixture;
   }
 }
 
 TEST(GenerateCli, LogitsOfLastPromptPosition) {
   const auto golden = ropewire::testing::LoadGolden("llama_gqa").front();
-  const ProcessResult run = Generate("--model " + ropewire::testing::FixtureDir("llama_gqa") +
-                           " --prompt-token-ids " + Ids(golden.prompt) + " --max-tokens 0 --logits");
+  const ProcessResult run =
+      Generate("--model " + ropewire::testing::FixtureDir("llama_gqa") + " --prompt-token-ids " +
+               Ids(golden.prompt) + " --max-tokens 0 --logits");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const auto out = nlohmann::json::parse(run.output);
   const auto logits = out.at("logits").get<std::vector<float>>();
@@ -59,7 +61,8 @@ TEST(GenerateCli, LogitsOfLastPromptPosition) {
 }
 
 TEST(GenerateCli, InfoReportsResolvedEncoding) {
-  const ProcessResult run = Generate("--model " + ropewire::testing::FixtureDir("llama_linear_v4keys") + " --info");
+  const ProcessResult run =
+      Generate("--model " + ropewire::testing::FixtureDir("llama_linear_v4keys") + " --info");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const auto info = nlohmann::json::parse(run.output);
   EXPECT_EQ(info["position_encoding"]["rope_type"], "linear");

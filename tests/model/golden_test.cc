@@ -20,9 +20,9 @@
 
 #include "gtest/gtest.h"
 #include "kernels/rope_table.h"
+#include "model/executor.h"
 #include "model/greedy.h"
 #include "nlohmann/json.hpp"
-#include "model/executor.h"
 #include "tests/common/fixtures.h"
 
 namespace ropewire::model {
@@ -63,7 +63,8 @@ const std::vector<float>* ReferenceRow(const std::vector<GoldenCase>& cases,
                                        size_t first_end, size_t step_end) {
   const GoldenCase& c = cases[index];
   if (!extra.enabled) return &c.logits[pos];
-  if (kernels::RopeTableKey(rope, first_end) != kernels::RopeTableKey(rope, step_end)) return nullptr;
+  if (kernels::RopeTableKey(rope, first_end) != kernels::RopeTableKey(rope, step_end))
+    return nullptr;
   if (step_end == c.prompt.size()) return &c.logits[pos];
   if (pos + 1 == step_end) return &extra.prefix_logits[index][pos];
   return nullptr;
@@ -89,8 +90,8 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
     const GoldenCase& c = cases_[index];
     ASSERT_EQ(logits.size(), c.prompt.size() * vocab_) << what;
     for (size_t pos = 0; pos < c.prompt.size(); ++pos) {
-      const size_t step_end = chunk == 0 ? c.prompt.size()
-                                         : std::min(c.prompt.size(), (pos / chunk + 1) * chunk);
+      const size_t step_end =
+          chunk == 0 ? c.prompt.size() : std::min(c.prompt.size(), (pos / chunk + 1) * chunk);
       const size_t first_end = chunk == 0 ? c.prompt.size() : std::min(c.prompt.size(), chunk);
       const std::vector<float>* expected =
           ReferenceRow(cases_, extra_, Rope(), index, pos, first_end, step_end);
@@ -107,7 +108,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<StepExecutor> runner_;
   std::vector<GoldenCase> cases_;
   LengthDependentGolden extra_;
-  double worst_ = 0.0;  // largest relative error seen by ExpectPromptLogits
+  double worst_ = 0.0;     // largest relative error seen by ExpectPromptLogits
   int rows_compared_ = 0;  // prompt rows ExpectPromptLogits checked against a reference
   int64_t vocab_ = 0;
 };
@@ -172,7 +173,8 @@ std::vector<int32_t> GreedyWithRecompute(StepExecutor& runner, const std::vector
 TEST_P(GoldenTest, GreedyContinuationMatchesReference) {
   if (extra_.enabled) {
     for (const auto& c : cases_) {
-      EXPECT_EQ(GreedyWithRecompute(*runner_, c.prompt, static_cast<int>(c.greedy.size())), c.greedy);
+      EXPECT_EQ(GreedyWithRecompute(*runner_, c.prompt, static_cast<int>(c.greedy.size())),
+                c.greedy);
     }
     return;
   }
@@ -203,7 +205,7 @@ void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
     const GoldenCase* golden;
     std::vector<int32_t> tokens;  // prompt then generated
     std::vector<int32_t> blocks;
-    int computed = 0;             // tokens already in the cache
+    int computed = 0;  // tokens already in the cache
     int start_step = 0;
     std::vector<float> prompt_logits;
     // Per prompt row: (first_end, step_end): the cache length after the first step since the
@@ -245,7 +247,8 @@ void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
       }
       std::vector<int32_t> piece(s.tokens.begin() + s.computed, s.tokens.begin() + end);
       const int first_row = plan.num_tokens();
-      plan.AddSequence(static_cast<int64_t>(&s - seqs.data()), piece, s.computed, 0, s.blocks, false);
+      plan.AddSequence(static_cast<int64_t>(&s - seqs.data()), piece, s.computed, 0, s.blocks,
+                       false);
       const int first_wanted = in_prompt ? old_computed - s.computed : n - 1;
       for (int r = first_wanted; r < n; ++r) plan.logits_rows.push_back(first_row + r);
       rows_of.push_back({&s, n - first_wanted});
@@ -280,8 +283,8 @@ void RunMixedBatch(StepExecutor& runner, const std::vector<GoldenCase>& cases,
     EXPECT_EQ(generated, c.greedy) << "chunk " << chunk << ", prompt of " << c.prompt.size();
     ASSERT_EQ(s.prompt_logits.size(), c.prompt.size() * vocab);
     for (size_t pos = 0; pos < c.prompt.size(); ++pos) {
-      const std::vector<float>* expected =
-          ReferenceRow(cases, extra, rope, index, pos, s.row_ends[pos].first, s.row_ends[pos].second);
+      const std::vector<float>* expected = ReferenceRow(
+          cases, extra, rope, index, pos, s.row_ends[pos].first, s.row_ends[pos].second);
       if (expected == nullptr) continue;
       ++rows_compared;
       EXPECT_LE(RelativeError(s.prompt_logits.data() + pos * vocab, *expected), kLogitTolerance)

@@ -139,7 +139,8 @@ TEST_F(LoadErrorsTest, NoWeights) {
 
 TEST_F(LoadErrorsTest, MissingTensor) {
   RewriteWeights([](std::vector<TensorToWrite>& tensors) {
-    std::erase_if(tensors, [](const auto& t) { return t.name == "model.layers.1.mlp.down_proj.weight"; });
+    std::erase_if(tensors,
+                  [](const auto& t) { return t.name == "model.layers.1.mlp.down_proj.weight"; });
   });
   const absl::Status s = Load();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
@@ -211,8 +212,9 @@ TEST_F(LoadErrorsTest, NonFloatWeight) {
 }
 
 TEST_F(LoadErrorsTest, IndexNamesMissingShard) {
-  WriteText("model.safetensors.index.json",
-            R"({"metadata": {}, "weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})");
+  WriteText(
+      "model.safetensors.index.json",
+      R"({"metadata": {}, "weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})");
   const absl::Status s = Load();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(s.message(), HasSubstr("model-00002-of-00002.safetensors"));
@@ -226,11 +228,12 @@ TEST_F(LoadErrorsTest, IndexWithoutWeightMap) {
 TEST(SafetensorsRoundTrip, HalfAndBfloatConversions) {
   const std::string path = (fs::temp_directory_path() / "ropewire_roundtrip.safetensors").string();
   // Values exactly representable in both 16-bit formats, plus a half subnormal and an infinity.
-  const std::vector<float> values = {0.0f, -0.0f, 1.0f, -2.5f, 0.375f, 65504.0f, 5.9604645e-08f,
-                                     INFINITY};
-  ASSERT_TRUE(WriteSafetensors(path, {{"h", {8}, DType::kF16, values},
-                                      {"b", {2, 2}, DType::kBF16, {1.0f, -3.0f, 0.15625f, 1024.0f}}})
-                  .ok());
+  const std::vector<float> values = {0.0f,   -0.0f,    1.0f,           -2.5f,
+                                     0.375f, 65504.0f, 5.9604645e-08f, INFINITY};
+  ASSERT_TRUE(
+      WriteSafetensors(path, {{"h", {8}, DType::kF16, values},
+                              {"b", {2, 2}, DType::kBF16, {1.0f, -3.0f, 0.15625f, 1024.0f}}})
+          .ok());
   auto file = SafetensorsFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status();
   const TensorInfo& h = (*file)->tensors().at("h");

@@ -21,7 +21,8 @@ using ::testing::HasSubstr;
 
 const nlohmann::json& Tables() {
   static const nlohmann::json* tables = [] {
-    std::ifstream in(std::string(ROPEWIRE_SOURCE_DIR) + "/tests/fixtures/posenc/posenc_tables.json");
+    std::ifstream in(std::string(ROPEWIRE_SOURCE_DIR) +
+                     "/tests/fixtures/posenc/posenc_tables.json");
     return new nlohmann::json(nlohmann::json::parse(in));
   }();
   return *tables;
@@ -80,7 +81,8 @@ TEST(RopeTables, ReferenceNumbersOfTheSpec) {
 
 TEST(AlibiSlopes, BloomFormForOneToSixtyFourHeads) {
   for (int heads = 1; heads <= 64; ++heads) {
-    const auto expected = Tables().at("alibi_slopes").at(std::to_string(heads)).get<std::vector<float>>();
+    const auto expected =
+        Tables().at("alibi_slopes").at(std::to_string(heads)).get<std::vector<float>>();
     EXPECT_LE(MaxRelativeDiff(kernels::AlibiSlopes(heads), expected), 2e-7) << heads << " heads";
   }
   EXPECT_THAT(kernels::AlibiSlopes(6),
@@ -116,9 +118,8 @@ TEST(Sinusoids, XglmTableMatchesTransformers) {
   for (const auto& table : Tables().at("xglm_sinusoids")) {
     const int dim = table.at("dim").get<int>();
     const auto rows = table.at("rows").get<std::vector<std::vector<float>>>();
-    const std::vector<float> actual =
-        kernels::SinusoidalPositionTable(static_cast<int64_t>(rows.size()), dim,
-                                         table.at("padding_idx").get<int>());
+    const std::vector<float> actual = kernels::SinusoidalPositionTable(
+        static_cast<int64_t>(rows.size()), dim, table.at("padding_idx").get<int>());
     for (size_t r = 0; r < rows.size(); ++r) {
       for (int c = 0; c < dim; ++c) {
         EXPECT_NEAR(actual[r * dim + c], rows[r][c], 2e-6) << "dim " << dim << " row " << r;
@@ -128,9 +129,10 @@ TEST(Sinusoids, XglmTableMatchesTransformers) {
 }
 
 nlohmann::json LlamaJson(nlohmann::json extra) {
-  nlohmann::json j = {{"model_type", "llama"}, {"vocab_size", 32}, {"hidden_size", 64},
-                      {"intermediate_size", 8}, {"num_hidden_layers", 2},
-                      {"num_attention_heads", 4}, {"max_position_embeddings", 4096}};
+  nlohmann::json j = {
+      {"model_type", "llama"},          {"vocab_size", 32},       {"hidden_size", 64},
+      {"intermediate_size", 8},         {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+      {"max_position_embeddings", 4096}};
   j.update(extra);
   return j;
 }
@@ -140,13 +142,15 @@ absl::Status ParseError(const nlohmann::json& j) {
 }
 
 TEST(RopeConfig, TransformersFourAndFiveKeysResolveTheSame) {
-  const ModelConfig v5 = Parse(LlamaJson({{"rope_parameters", {{"rope_type", "yarn"},
-                                                               {"factor", 4.0},
-                                                               {"rope_theta", 50000.0},
-                                                               {"original_max_position_embeddings", 1024}}}}));
-  const ModelConfig v4 = Parse(LlamaJson({{"rope_theta", 50000},
-                                          {"rope_scaling", {{"type", "yarn"}, {"factor", 4},
-                                                            {"original_max_position_embeddings", 1024}}}}));
+  const ModelConfig v5 = Parse(LlamaJson({{"rope_parameters",
+                                           {{"rope_type", "yarn"},
+                                            {"factor", 4.0},
+                                            {"rope_theta", 50000.0},
+                                            {"original_max_position_embeddings", 1024}}}}));
+  const ModelConfig v4 = Parse(
+      LlamaJson({{"rope_theta", 50000},
+                 {"rope_scaling",
+                  {{"type", "yarn"}, {"factor", 4}, {"original_max_position_embeddings", 1024}}}}));
   EXPECT_EQ(v5.position.rope.inv_freq, v4.position.rope.inv_freq);
   EXPECT_EQ(v5.position.rope.attention_scaling, v4.position.rope.attention_scaling);
   EXPECT_EQ(v5.max_model_len, 4096);  // max(max_position_embeddings, original × factor)
@@ -154,18 +158,25 @@ TEST(RopeConfig, TransformersFourAndFiveKeysResolveTheSame) {
 
 TEST(RopeConfig, MaxModelLenFollowsTheScaling) {
   EXPECT_EQ(Parse(LlamaJson(nlohmann::json::object())).max_model_len, 4096);
-  EXPECT_EQ(Parse(LlamaJson({{"rope_scaling", {{"rope_type", "linear"}, {"factor", 2}}}})).max_model_len, 8192);
-  EXPECT_EQ(Parse(LlamaJson({{"rope_scaling", {{"rope_type", "dynamic"}, {"factor", 4}}}})).max_model_len, 16384);
-  EXPECT_EQ(Parse(LlamaJson({{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 8},
-                                               {"original_max_position_embeddings", 2048}}}}))
+  EXPECT_EQ(
+      Parse(LlamaJson({{"rope_scaling", {{"rope_type", "linear"}, {"factor", 2}}}})).max_model_len,
+      8192);
+  EXPECT_EQ(
+      Parse(LlamaJson({{"rope_scaling", {{"rope_type", "dynamic"}, {"factor", 4}}}})).max_model_len,
+      16384);
+  EXPECT_EQ(Parse(LlamaJson({{"rope_scaling",
+                              {{"rope_type", "yarn"},
+                               {"factor", 8},
+                               {"original_max_position_embeddings", 2048}}}}))
                 .max_model_len,
             16384);
 }
 
 TEST(RopeConfig, GptNeoxAliasesAndPartialRotary) {
-  nlohmann::json j = {{"model_type", "gpt_neox"}, {"vocab_size", 32}, {"hidden_size", 64},
-                      {"intermediate_size", 8}, {"num_hidden_layers", 1},
-                      {"num_attention_heads", 4}, {"rotary_emb_base", 20000}};
+  nlohmann::json j = {{"model_type", "gpt_neox"}, {"vocab_size", 32},
+                      {"hidden_size", 64},        {"intermediate_size", 8},
+                      {"num_hidden_layers", 1},   {"num_attention_heads", 4},
+                      {"rotary_emb_base", 20000}};
   const ModelConfig pct_default = Parse(j);
   EXPECT_EQ(pct_default.position.rope.rotary_dim, 4);  // int(16 × 0.25)
   j["rotary_pct"] = 0.5;
@@ -176,16 +187,17 @@ TEST(RopeConfig, GptNeoxAliasesAndPartialRotary) {
 
 TEST(RopeConfig, NestedPerLayerTypeDicts) {
   const nlohmann::json types = {"sliding_attention", "full_attention"};
-  const ModelConfig same = Parse(LlamaJson(
-      {{"layer_types", types},
-       {"rope_parameters", {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}},
-                            {"full_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}}}}));
+  const ModelConfig same =
+      Parse(LlamaJson({{"layer_types", types},
+                       {"rope_parameters",
+                        {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}},
+                         {"full_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}}}}));
   EXPECT_TRUE(same.position_by_layer.empty());
   const ModelConfig mixed = Parse(LlamaJson(
       {{"layer_types", types},
-       {"rope_parameters", {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}},
-                            {"full_attention", {{"rope_type", "linear"}, {"factor", 8.0},
-                                                {"rope_theta", 1e6}}}}}}));
+       {"rope_parameters",
+        {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}},
+         {"full_attention", {{"rope_type", "linear"}, {"factor", 8.0}, {"rope_theta", 1e6}}}}}}));
   ASSERT_EQ(mixed.position_by_layer.size(), 2u);
   EXPECT_EQ(mixed.position_by_layer[0].rope_type, "default");
   EXPECT_EQ(mixed.position_by_layer[1].rope_type, "linear");
@@ -193,14 +205,17 @@ TEST(RopeConfig, NestedPerLayerTypeDicts) {
 }
 
 TEST(RopeConfig, Phi3LegacyNamesMeanLongRope) {
-  nlohmann::json j = LlamaJson({{"model_type", "phi3"}, {"original_max_position_embeddings", 1024},
-                                {"rope_scaling", {{"type", "su"},
-                                                  {"short_factor", std::vector<double>(8, 1.0)},
-                                                  {"long_factor", std::vector<double>(8, 4.0)}}}});
+  nlohmann::json j = LlamaJson({{"model_type", "phi3"},
+                                {"original_max_position_embeddings", 1024},
+                                {"rope_scaling",
+                                 {{"type", "su"},
+                                  {"short_factor", std::vector<double>(8, 1.0)},
+                                  {"long_factor", std::vector<double>(8, 4.0)}}}});
   const ModelConfig c = Parse(j);
   EXPECT_EQ(c.position.rope_type, "longrope");
   EXPECT_EQ(c.position.rope.long_threshold, 1024);
-  EXPECT_NEAR(c.position.rope.attention_scaling, std::sqrt(1 + std::log(4.0) / std::log(1024.0)), 1e-6);
+  EXPECT_NEAR(c.position.rope.attention_scaling, std::sqrt(1 + std::log(4.0) / std::log(1024.0)),
+              1e-6);
 }
 
 TEST(RopeConfig, UnhonourableParametersAreLoadErrors) {
@@ -208,52 +223,63 @@ TEST(RopeConfig, UnhonourableParametersAreLoadErrors) {
               HasSubstr("rope_type \"ntk\" is not supported"));
   EXPECT_THAT(ParseError(LlamaJson({{"rope_scaling", {{"type", "dynamic"}}}})).message(),
               HasSubstr("\"factor\" is missing"));
-  EXPECT_THAT(ParseError(LlamaJson({{"rope_scaling", {{"type", "llama3"}, {"factor", 8}}}})).message(),
-              HasSubstr("low_freq_factor"));
-  EXPECT_THAT(ParseError(LlamaJson({{"rope_scaling", {{"type", "longrope"},
-                                                      {"short_factor", {1.0, 1.0}},
-                                                      {"long_factor", {1.0, 1.0}}}}}))
+  EXPECT_THAT(
+      ParseError(LlamaJson({{"rope_scaling", {{"type", "llama3"}, {"factor", 8}}}})).message(),
+      HasSubstr("low_freq_factor"));
+  EXPECT_THAT(ParseError(LlamaJson({{"rope_scaling",
+                                     {{"type", "longrope"},
+                                      {"short_factor", {1.0, 1.0}},
+                                      {"long_factor", {1.0, 1.0}}}}}))
                   .message(),
               HasSubstr("rotary_dim / 2 = 8"));
   EXPECT_THAT(ParseError(LlamaJson({{"partial_rotary_factor", 0.5}})).message(),
               HasSubstr("rotates the whole head"));
-  nlohmann::json neox = {{"model_type", "gpt_neox"}, {"vocab_size", 32}, {"hidden_size", 64},
-                         {"intermediate_size", 8}, {"num_hidden_layers", 1},
-                         {"num_attention_heads", 4}, {"rotary_pct", 0.01}};
+  nlohmann::json neox = {{"model_type", "gpt_neox"}, {"vocab_size", 32},
+                         {"hidden_size", 64},        {"intermediate_size", 8},
+                         {"num_hidden_layers", 1},   {"num_attention_heads", 4},
+                         {"rotary_pct", 0.01}};
   EXPECT_THAT(ParseError(neox).message(), HasSubstr("unusable rotary dimension"));
-  nlohmann::json gptj = {{"model_type", "gptj"}, {"vocab_size", 32}, {"n_embd", 64}, {"n_layer", 1},
-                         {"n_head", 4}, {"rope_scaling", {{"type", "linear"}, {"factor", 2}}}};
+  nlohmann::json gptj = {
+      {"model_type", "gptj"}, {"vocab_size", 32},
+      {"n_embd", 64},         {"n_layer", 1},
+      {"n_head", 4},          {"rope_scaling", {{"type", "linear"}, {"factor", 2}}}};
   EXPECT_THAT(ParseError(gptj).message(), HasSubstr("no RoPE scaling"));
 }
 
 TEST(FamilyConfig, UnsupportedVariantsAreLoadErrors) {
-  const nlohmann::json mpt = {{"model_type", "mpt"}, {"vocab_size", 32}, {"d_model", 16},
-                              {"n_layers", 1}, {"n_heads", 2}, {"attn_config", {{"alibi", false}}}};
+  const nlohmann::json mpt = {{"model_type", "mpt"}, {"vocab_size", 32},
+                              {"d_model", 16},       {"n_layers", 1},
+                              {"n_heads", 2},        {"attn_config", {{"alibi", false}}}};
   EXPECT_THAT(ParseError(mpt).message(), HasSubstr("\"alibi\" false is not supported"));
-  const nlohmann::json phi = {{"model_type", "phi"}, {"vocab_size", 32}, {"hidden_size", 16},
-                              {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-                              {"intermediate_size", 8}, {"qk_layernorm", true}};
+  const nlohmann::json phi = {{"model_type", "phi"},      {"vocab_size", 32},
+                              {"hidden_size", 16},        {"num_hidden_layers", 1},
+                              {"num_attention_heads", 2}, {"intermediate_size", 8},
+                              {"qk_layernorm", true}};
   EXPECT_THAT(ParseError(phi).message(), HasSubstr("qk_layernorm"));
 }
 
 TEST(FamilyConfig, PostNormLayouts) {
-  nlohmann::json opt = {{"model_type", "opt"}, {"vocab_size", 32}, {"hidden_size", 16},
+  nlohmann::json opt = {{"model_type", "opt"},    {"vocab_size", 32},         {"hidden_size", 16},
                         {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"ffn_dim", 8}};
   EXPECT_EQ(Parse(opt).residual, ResidualLayout::kSequential);
   EXPECT_TRUE(Parse(opt).final_norm);
   opt["do_layer_norm_before"] = false;  // opt-350m: norms after each residual add, none at the end
   EXPECT_EQ(Parse(opt).residual, ResidualLayout::kPostNorm);
   EXPECT_FALSE(Parse(opt).final_norm);
-  nlohmann::json bloom = {{"model_type", "bloom"}, {"vocab_size", 32}, {"hidden_size", 16},
-                          {"n_layer", 1}, {"n_head", 2}};
+  nlohmann::json bloom = {{"model_type", "bloom"},
+                          {"vocab_size", 32},
+                          {"hidden_size", 16},
+                          {"n_layer", 1},
+                          {"n_head", 2}};
   EXPECT_EQ(Parse(bloom).residual, ResidualLayout::kSequential);
   bloom["apply_residual_connection_post_layernorm"] = true;
   EXPECT_EQ(Parse(bloom).residual, ResidualLayout::kNormedResidual);
 }
 
 TEST(FamilyConfig, FalconLayouts) {
-  nlohmann::json falcon = {{"model_type", "falcon"}, {"vocab_size", 32}, {"hidden_size", 64},
-                           {"num_hidden_layers", 1}, {"num_attention_heads", 8}, {"num_kv_heads", 2}};
+  nlohmann::json falcon = {{"model_type", "falcon"},   {"vocab_size", 32},
+                           {"hidden_size", 64},        {"num_hidden_layers", 1},
+                           {"num_attention_heads", 8}, {"num_kv_heads", 2}};
   EXPECT_EQ(Parse(falcon).num_kv_heads, 1);  // multi_query (the default) wins over num_kv_heads
   falcon["new_decoder_architecture"] = true;
   const ModelConfig gqa = Parse(falcon);
@@ -272,18 +298,29 @@ TEST(FamilyConfig, FalconLayouts) {
 }
 
 TEST(PositionConfig, AbsoluteAndAlibiFamilies) {
-  const ModelConfig gpt2 = Parse({{"model_type", "gpt2"}, {"vocab_size", 32}, {"n_embd", 16},
-                                  {"n_layer", 1}, {"n_head", 2}, {"n_positions", 77}});
+  const ModelConfig gpt2 = Parse({{"model_type", "gpt2"},
+                                  {"vocab_size", 32},
+                                  {"n_embd", 16},
+                                  {"n_layer", 1},
+                                  {"n_head", 2},
+                                  {"n_positions", 77}});
   EXPECT_EQ(gpt2.position.kind, kernels::PositionKind::kLearned);
   EXPECT_EQ(gpt2.max_model_len, 77);
-  const ModelConfig opt = Parse({{"model_type", "opt"}, {"vocab_size", 32}, {"hidden_size", 16},
-                                 {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-                                 {"ffn_dim", 8}, {"max_position_embeddings", 50}});
+  const ModelConfig opt = Parse({{"model_type", "opt"},
+                                 {"vocab_size", 32},
+                                 {"hidden_size", 16},
+                                 {"num_hidden_layers", 1},
+                                 {"num_attention_heads", 2},
+                                 {"ffn_dim", 8},
+                                 {"max_position_embeddings", 50}});
   EXPECT_EQ(opt.position.absolute.offset, 2);
   EXPECT_EQ(opt.position.absolute.table_rows, 52);
   EXPECT_EQ(opt.max_model_len, 50);
-  const ModelConfig bloom = Parse({{"model_type", "bloom"}, {"vocab_size", 32}, {"hidden_size", 24},
-                                   {"n_layer", 1}, {"n_head", 12}});
+  const ModelConfig bloom = Parse({{"model_type", "bloom"},
+                                   {"vocab_size", 32},
+                                   {"hidden_size", 24},
+                                   {"n_layer", 1},
+                                   {"n_head", 12}});
   EXPECT_EQ(bloom.position.kind, kernels::PositionKind::kAlibi);
   EXPECT_EQ(bloom.position.alibi.slopes, kernels::AlibiSlopes(12));
   EXPECT_TRUE(bloom.position.IsRelative());

@@ -42,7 +42,8 @@ TEST(Sampler, TemperatureSamplingFollowsTheSoftmax) {
   p.temperature = 0.7f;
   const auto expected = Softmax(kLogits, 0.7);
   const auto freq = Frequencies(p);
-  for (size_t t = 0; t < kLogits.size(); ++t) EXPECT_NEAR(freq.count(t) ? freq.at(t) : 0.0, expected[t], 0.012) << t;
+  for (size_t t = 0; t < kLogits.size(); ++t)
+    EXPECT_NEAR(freq.count(t) ? freq.at(t) : 0.0, expected[t], 0.012) << t;
 }
 
 TEST(Sampler, TopKKeepsTheKBest) {
@@ -96,7 +97,7 @@ TEST(Sampler, Penalties) {
   f.frequency_penalty = 0.6f;  // token 5 twice in the output: 3.0 - 1.2 = 1.8 < 2.0
   EXPECT_EQ(sampler.Sample(kLogits.data(), f, {}, {5, 5}, 1).token, 0);
   f.frequency_penalty = 0;
-  f.presence_penalty = 1.5f;   // once, whatever the count: 3.0 - 1.5 = 1.5 < 2.0
+  f.presence_penalty = 1.5f;  // once, whatever the count: 3.0 - 1.5 = 1.5 < 2.0
   EXPECT_EQ(sampler.Sample(kLogits.data(), f, {}, {5, 5, 5}, 1).token, 0);
 }
 

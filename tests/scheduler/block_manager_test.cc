@@ -52,7 +52,8 @@ TEST(BlockManager, PrefixCacheFindsOnlyTheSameTokensAfterTheSameParent) {
   EXPECT_EQ(m.LookupCached(hash, 5, tokens.data()), -1) << "another parent is another prefix";
   const std::vector<int32_t> other = Tokens(4, 11);
   EXPECT_EQ(m.LookupCached(hash, 0, other.data()), -1) << "a colliding hash is not a hit";
-  EXPECT_NE(BlockManager::ChainHash(0, tokens.data(), 4), BlockManager::ChainHash(1, tokens.data(), 4));
+  EXPECT_NE(BlockManager::ChainHash(0, tokens.data(), 4),
+            BlockManager::ChainHash(1, tokens.data(), 4));
 }
 
 TEST(BlockManager, ReleasedCachedBlocksStayFindableUntilEvicted) {

@@ -38,9 +38,18 @@ class CollectingSink : public OutputSink {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return done_; });
   }
-  std::vector<int32_t> tokens() { std::lock_guard<std::mutex> l(mu_); return tokens_; }
-  FinishReason reason() { std::lock_guard<std::mutex> l(mu_); return reason_; }
-  std::string error() { std::lock_guard<std::mutex> l(mu_); return error_; }
+  std::vector<int32_t> tokens() {
+    std::lock_guard<std::mutex> l(mu_);
+    return tokens_;
+  }
+  FinishReason reason() {
+    std::lock_guard<std::mutex> l(mu_);
+    return reason_;
+  }
+  std::string error() {
+    std::lock_guard<std::mutex> l(mu_);
+    return error_;
+  }
 
  private:
   std::mutex mu_;
@@ -93,7 +102,8 @@ std::vector<GenerationRequest> Workload(bool sampled) {
   return requests;
 }
 
-std::vector<std::vector<int32_t>> RunAll(Engine& engine, const std::vector<GenerationRequest>& requests) {
+std::vector<std::vector<int32_t>> RunAll(Engine& engine,
+                                         const std::vector<GenerationRequest>& requests) {
   std::vector<std::shared_ptr<CollectingSink>> sinks;
   for (const auto& r : requests) {
     sinks.push_back(std::make_shared<CollectingSink>());
@@ -133,11 +143,10 @@ void ExpectBatchInvariance(bool sampled) {
     int num_blocks, block_size, chunk;
     bool static_batching;
   };
-  for (const Variant& v : {Variant{"chunk 512", 512, 16, 512, false},
-                           Variant{"chunk 16", 512, 16, 16, false},
-                           Variant{"chunk 1", 512, 16, 1, false},
-                           Variant{"tight KV (preemptions)", 14, 8, 64, false},
-                           Variant{"static batches", 64, 16, 512, true}}) {
+  for (const Variant& v :
+       {Variant{"chunk 512", 512, 16, 512, false}, Variant{"chunk 16", 512, 16, 16, false},
+        Variant{"chunk 1", 512, 16, 1, false}, Variant{"tight KV (preemptions)", 14, 8, 64, false},
+        Variant{"static batches", 64, 16, 512, true}}) {
     SchedulerConfig config;
     config.max_num_batched_tokens = v.chunk;
     config.static_batching = v.static_batching;
@@ -160,7 +169,9 @@ void ExpectBatchInvariance(bool sampled) {
 
 TEST(EngineBatchInvariance, GreedyRequestsYieldWhatTheyYieldAlone) { ExpectBatchInvariance(false); }
 
-TEST(EngineBatchInvariance, SeededSamplingIsReproducibleRegardlessOfBatch) { ExpectBatchInvariance(true); }
+TEST(EngineBatchInvariance, SeededSamplingIsReproducibleRegardlessOfBatch) {
+  ExpectBatchInvariance(true);
+}
 
 TEST(Engine, AbortFreesBlocks) {
   auto engine = MakeEngine(64, 16, SchedulerConfig{});

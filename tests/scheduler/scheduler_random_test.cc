@@ -29,7 +29,8 @@ void RunScenario(const Scenario& sc) {
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<>(lo, hi)(rng); };
   // A few shared prefixes so prefix-cache hits happen.
   std::vector<std::vector<int32_t>> prefixes(3);
-  for (auto& p : prefixes) for (int i = 0; i < 24; ++i) p.push_back(uniform(3, 200));
+  for (auto& p : prefixes)
+    for (int i = 0; i < 24; ++i) p.push_back(uniform(3, 200));
 
   std::vector<int64_t> live;
   int64_t steps = 0, preemptions = 0, finished = 0;
@@ -45,14 +46,16 @@ void RunScenario(const Scenario& sc) {
       auto id = s.Add(r, 0);
       if (id.ok()) live.push_back(*id);
     }
-    if (!live.empty() && chance(0.05)) s.Finish(live[uniform(0, int(live.size()) - 1)], FinishReason::kCancelled);
+    if (!live.empty() && chance(0.05))
+      s.Finish(live[uniform(0, int(live.size()) - 1)], FinishReason::kCancelled);
     now += std::chrono::milliseconds(5);
     s.ExpireDeadlines(now);
     SchedulerOutput out = s.Plan();
     ASSERT_TRUE(model::ValidateStepPlan(out.plan, 256, sc.num_blocks, sc.block_size).ok());
     preemptions += out.preempted.size();
     std::vector<model::SampledToken> samples;
-    for (int i = 0; i < out.NumSamples(); ++i) samples.push_back({chance(0.03) ? 2 : uniform(3, 200), 0.0f, {}});
+    for (int i = 0; i < out.NumSamples(); ++i)
+      samples.push_back({chance(0.03) ? 2 : uniform(3, 200), 0.0f, {}});
     for (const auto& u : s.Commit(out, samples)) finished += u.finished ? 1 : 0;
     ASSERT_TRUE(s.CheckInvariants().ok()) << "step " << step << ": " << s.CheckInvariants();
     if (!out.empty()) ++steps;
@@ -71,11 +74,11 @@ void RunScenario(const Scenario& sc) {
 }
 
 TEST(SchedulerRandomized, NoBlockLostOrDoubleOwned) {
-  RunScenario({24, 4, 16, 64, true, false, 1});    // tight cache: many preemptions
+  RunScenario({24, 4, 16, 64, true, false, 1});  // tight cache: many preemptions
   RunScenario({24, 4, 16, 64, false, false, 2});
-  RunScenario({200, 8, 8, 32, true, false, 3});    // roomy cache, small token budget
-  RunScenario({64, 1, 32, 512, true, false, 4});   // one-token blocks
-  RunScenario({120, 4, 4, 128, false, true, 5});   // static batching
+  RunScenario({200, 8, 8, 32, true, false, 3});   // roomy cache, small token budget
+  RunScenario({64, 1, 32, 512, true, false, 4});  // one-token blocks
+  RunScenario({120, 4, 4, 128, false, true, 5});  // static batching
 }
 
 }  // namespace

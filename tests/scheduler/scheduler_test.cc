@@ -43,7 +43,9 @@ std::vector<std::pair<int64_t, int>> Summary(const SchedulerOutput& out) {
 std::vector<SequenceUpdate> Step(Scheduler& s, SchedulerOutput* out_copy = nullptr,
                                  int32_t token = 7) {
   SchedulerOutput out = s.Plan();
-  EXPECT_TRUE(model::ValidateStepPlan(out.plan, 1000, s.blocks().num_blocks(), s.blocks().block_size()).ok());
+  EXPECT_TRUE(
+      model::ValidateStepPlan(out.plan, 1000, s.blocks().num_blocks(), s.blocks().block_size())
+          .ok());
   std::vector<model::SampledToken> samples(out.NumSamples(), model::SampledToken{token, 0.0f, {}});
   auto updates = s.Commit(out, samples);
   EXPECT_TRUE(s.CheckInvariants().ok()) << s.CheckInvariants();
@@ -81,10 +83,10 @@ TEST(SchedulerPolicy, SequenceLimit) {
 }
 
 TEST(SchedulerPolicy, AdmitsOnlyWhenBlocksFitAndNeverOvertakes) {
-  Scheduler s(Config(8, 100), 5, 4);  // 5 blocks of 4 tokens
-  const int64_t a = *s.Add(Request(12, 4), 0);  // 3 blocks
+  Scheduler s(Config(8, 100), 5, 4);                // 5 blocks of 4 tokens
+  const int64_t a = *s.Add(Request(12, 4), 0);      // 3 blocks
   const int64_t b = *s.Add(Request(12, 4, 50), 0);  // 3 blocks: does not fit beside A
-  const int64_t c = *s.Add(Request(2, 2, 90), 0);    // would fit, but must not overtake B
+  const int64_t c = *s.Add(Request(2, 2, 90), 0);   // would fit, but must not overtake B
   SchedulerOutput out;
   Step(s, &out);
   EXPECT_THAT(Summary(out), ElementsAre(std::pair{a, 12}));
@@ -212,9 +214,9 @@ TEST(SchedulerPolicy, StopConditions) {
   const int64_t c = *s.Add(Request(3, 10), 0);
   auto updates = Step(s, nullptr, kEos);  // everyone samples EOS
   ASSERT_EQ(updates.size(), 3u);
-  EXPECT_FALSE(updates[0].finished);      // A ignores EOS and stops on 7 only
+  EXPECT_FALSE(updates[0].finished);  // A ignores EOS and stops on 7 only
   EXPECT_EQ(updates[1].seq_id, b);
-  EXPECT_FALSE(updates[1].finished);      // B ignores EOS
+  EXPECT_FALSE(updates[1].finished);  // B ignores EOS
   EXPECT_TRUE(updates[2].finished);
   EXPECT_EQ(updates[2].reason, FinishReason::kStopToken);
   updates = Step(s, nullptr, 7);

@@ -7,9 +7,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tokenizer/tokenizer_config.h"
 #include "ropewire/v1/inference.grpc.pb.h"
 #include "tests/server/server_process.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::testing {
 namespace {
@@ -115,7 +115,8 @@ TEST_F(DemoE2E, StopStringCutsTheTextExactly) {
 TEST_F(DemoE2E, TokenizeAgreesWithTheTokenizer) {
   auto tokenizer = tokenizer::LoadModelTokenizer(kDemo);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  for (const std::string text : {"In the beginning God created the heaven and the earth.", "Amen"}) {
+  for (const std::string text :
+       {"In the beginning God created the heaven and the earth.", "Amen"}) {
     grpc::ClientContext context;
     v1::TokenizeRequest request;
     request.set_text(text);
@@ -123,7 +124,8 @@ TEST_F(DemoE2E, TokenizeAgreesWithTheTokenizer) {
     ASSERT_TRUE(stub_->Tokenize(&context, request, &response).ok());
     const auto expected = tokenizer->tokenizer->Encode(text, true);
     ASSERT_TRUE(expected.ok());
-    EXPECT_EQ(std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end()), *expected);
+    EXPECT_EQ(std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end()),
+              *expected);
   }
   grpc::ClientContext context;
   v1::ModelInfo info;
@@ -151,7 +153,8 @@ TEST_F(DemoE2E, ExpiredDeadlineFreesItsBlocks) {
   context.set_deadline(std::chrono::system_clock::now() + 30ms);
   v1::GenerateResponse response;
   // 400 tokens of the demo model take well over 30 ms on any machine (a separate forward each).
-  const grpc::Status status = stub_->Generate(&context, TokenRequest({0, 9, 10, 11}, 400), &response);
+  const grpc::Status status =
+      stub_->Generate(&context, TokenRequest({0, 9, 10, 11}, 400), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   v1::ServerStats stats;
   EXPECT_TRUE(WaitIdle(*stub_, &stats)) << stats.DebugString();

@@ -72,7 +72,8 @@ TEST(GenerationStream, CoalescesStepsUntilTakenAndFinishesOnce) {
 }
 
 TEST(GenerationStream, TextDeltasAddUpToTheDecode) {
-  const std::vector<int32_t> ids = *DemoTokenizer().Encode("And God said, Let there be light", false);
+  const std::vector<int32_t> ids =
+      *DemoTokenizer().Encode("And God said, Let there be light", false);
   GenerationStream stream("r", &DemoTokenizer(), true, {}, false);
   std::string streamed;
   v1::GenerateStreamResponse chunk;
@@ -92,7 +93,8 @@ TEST(GenerationStream, TextDeltasAddUpToTheDecode) {
 }
 
 TEST(GenerationStream, StopStringEndsTheRequestAndIsCut) {
-  const std::vector<int32_t> ids = *DemoTokenizer().Encode("And God said, Let there be light", false);
+  const std::vector<int32_t> ids =
+      *DemoTokenizer().Encode("And God said, Let there be light", false);
   GenerationStream stream("r", &DemoTokenizer(), true, {"Let"}, false);
   bool keep_going = true;
   size_t fed = 0;

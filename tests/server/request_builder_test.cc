@@ -31,7 +31,8 @@ v1::GenerateRequest TokenIds(std::initializer_list<uint32_t> ids) {
   return m;
 }
 
-absl::Status ErrorOf(const v1::GenerateRequest& m, const tokenizer::ModelTokenizer* tokenizer = nullptr) {
+absl::Status ErrorOf(const v1::GenerateRequest& m,
+                     const tokenizer::ModelTokenizer* tokenizer = nullptr) {
   auto built = BuildRequest(m, tokenizer, RequestLimits());
   return built.ok() ? absl::OkStatus() : built.status();
 }
@@ -90,13 +91,15 @@ TEST(RequestBuilder, TextPromptIsTokenized) {
 }
 
 TEST(RequestBuilder, ErrorsNameTheField) {
-  EXPECT_THAT(std::string(ErrorOf(v1::GenerateRequest()).message()), HasSubstr("prompt: exactly one"));
+  EXPECT_THAT(std::string(ErrorOf(v1::GenerateRequest()).message()),
+              HasSubstr("prompt: exactly one"));
   v1::GenerateRequest both = TokenIds({1});
   both.set_prompt("x");
   EXPECT_EQ(ErrorOf(both, &DemoTokenizer()).code(), absl::StatusCode::kInvalidArgument);
   v1::GenerateRequest nan = TokenIds({1});
   nan.set_temperature(std::numeric_limits<float>::quiet_NaN());
-  EXPECT_THAT(std::string(ErrorOf(nan).message()), HasSubstr("temperature: must be a finite number"));
+  EXPECT_THAT(std::string(ErrorOf(nan).message()),
+              HasSubstr("temperature: must be a finite number"));
   v1::GenerateRequest inf = TokenIds({1});
   inf.set_frequency_penalty(std::numeric_limits<float>::infinity());
   EXPECT_THAT(std::string(ErrorOf(inf).message()), HasSubstr("frequency_penalty"));
@@ -105,10 +108,12 @@ TEST(RequestBuilder, ErrorsNameTheField) {
   EXPECT_THAT(std::string(ErrorOf(logprobs).message()), HasSubstr("logprobs: must be at most 20"));
   v1::GenerateRequest empty_stop = TokenIds({1});
   empty_stop.add_stop("");
-  EXPECT_THAT(std::string(ErrorOf(empty_stop, &DemoTokenizer()).message()), HasSubstr("stop: each"));
+  EXPECT_THAT(std::string(ErrorOf(empty_stop, &DemoTokenizer()).message()),
+              HasSubstr("stop: each"));
   v1::GenerateRequest many_stops = TokenIds({1});
   for (int i = 0; i < 17; ++i) many_stops.add_stop("s");
-  EXPECT_THAT(std::string(ErrorOf(many_stops, &DemoTokenizer()).message()), HasSubstr("at most 16"));
+  EXPECT_THAT(std::string(ErrorOf(many_stops, &DemoTokenizer()).message()),
+              HasSubstr("at most 16"));
 }
 
 TEST(RequestBuilder, TextNeedsATokenizer) {

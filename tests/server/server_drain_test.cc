@@ -43,8 +43,14 @@ int ConnectErrno(int port) {
 }
 
 std::vector<std::string> DemoServerArgs(double delay_s, double grace_s) {
-  return {"--model", std::string(ROPEWIRE_SOURCE_DIR) + "/models/demo", "--threads", "1",
-          "--drain-delay-seconds", std::to_string(delay_s), "--drain-grace-seconds", std::to_string(grace_s)};
+  return {"--model",
+          std::string(ROPEWIRE_SOURCE_DIR) + "/models/demo",
+          "--threads",
+          "1",
+          "--drain-delay-seconds",
+          std::to_string(delay_s),
+          "--drain-grace-seconds",
+          std::to_string(grace_s)};
 }
 
 v1::GenerateRequest LongGreedyRequest(int max_tokens) {
@@ -60,12 +66,14 @@ HealthCheckResponse::ServingStatus HealthOf(grpc::health::v1::Health::Stub& heal
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 2s);
   HealthCheckResponse response;
-  if (!health.Check(&context, HealthCheckRequest(), &response).ok()) return HealthCheckResponse::UNKNOWN;
+  if (!health.Check(&context, HealthCheckRequest(), &response).ok())
+    return HealthCheckResponse::UNKNOWN;
   return response.status();
 }
 
 // Reads a stream to its end; returns the tokens received and sets `status`.
-int ReadToEnd(grpc::ClientReader<v1::GenerateStreamResponse>& reader, int tokens_so_far, grpc::Status* status) {
+int ReadToEnd(grpc::ClientReader<v1::GenerateStreamResponse>& reader, int tokens_so_far,
+              grpc::Status* status) {
   v1::GenerateStreamResponse message;
   while (reader.Read(&message)) tokens_so_far += message.token_ids_size();
   *status = reader.Finish();
@@ -114,7 +122,8 @@ TEST(ServerDrain, GoawayRefusesNewCallsAtTheTransportWhileInFlightStreamsFinish)
   v1::GenerateResponse late_response;
   const grpc::Status late = stub->Generate(&late_context, LongGreedyRequest(4), &late_response);
   EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAVAILABLE) << late.error_message();
-  EXPECT_THAT(late.error_message(), ::testing::HasSubstr("onnect")) << "not a connection-level refusal";
+  EXPECT_THAT(late.error_message(), ::testing::HasSubstr("onnect"))
+      << "not a connection-level refusal";
   EXPECT_FALSE(stream_done) << "the stream ended before the late call; the test proves nothing";
 
   stream_reader.join();
@@ -154,11 +163,12 @@ TEST(ServerDrain, DelayKeepsServingWhileHealthSaysNotServing) {
   v1::GenerateResponse response;
   EXPECT_TRUE(stub->Generate(&old_connection_context, LongGreedyRequest(4), &response).ok());
   EXPECT_EQ(response.token_ids_size(), 4);
-  auto fresh = v1::Inference::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+  auto fresh = v1::Inference::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext fresh_context;
   EXPECT_TRUE(fresh->Generate(&fresh_context, LongGreedyRequest(4), &response).ok());
-  EXPECT_LT(Clock::now() - signalled, 4s) << "the checks above ran after the delay; they prove nothing";
+  EXPECT_LT(Clock::now() - signalled, 4s)
+      << "the checks above ran after the delay; they prove nothing";
 
   // The watch ends when the GOAWAY goes out, not at the end of the grace.
   EXPECT_FALSE(watch->Read(&watched));

@@ -40,7 +40,9 @@ v1::GenerateRequest GreedyRequest(const std::vector<int32_t>& prompt, int max_to
 
 class ServerE2E : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = StartServer({"--num-kv-blocks", "64", "--block-size", "16"}).release(); }
+  static void SetUpTestSuite() {
+    server_ = StartServer({"--num-kv-blocks", "64", "--block-size", "16"}).release();
+  }
   static void TearDownTestSuite() {
     EXPECT_EQ(server_->Stop(SIGTERM), 0) << server_->log();
     delete server_;
@@ -64,7 +66,8 @@ TEST_F(ServerE2E, UnaryGreedyMatchesReference) {
   for (const auto& c : golden) {
     v1::GenerateResponse response;
     ASSERT_TRUE(Generate(GreedyRequest(c.prompt, 32), &response).ok());
-    EXPECT_EQ(std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end()), c.greedy);
+    EXPECT_EQ(std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end()),
+              c.greedy);
     EXPECT_EQ(response.finish_reason(), v1::FINISH_REASON_LENGTH);
     EXPECT_EQ(response.usage().prompt_tokens(), c.prompt.size());
     EXPECT_EQ(response.usage().completion_tokens(), 32u);
@@ -153,7 +156,8 @@ TEST_F(ServerE2E, HealthAndReflection) {
     describe.set_file_containing_symbol(name);
     ASSERT_TRUE(stream->Write(describe));
     ASSERT_TRUE(stream->Read(&response));
-    EXPECT_FALSE(response.has_error_response()) << name << ": " << response.error_response().error_message();
+    EXPECT_FALSE(response.has_error_response())
+        << name << ": " << response.error_response().error_message();
     EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0) << name;
   }
   stream->WritesDone();
@@ -166,7 +170,8 @@ TEST_F(ServerE2E, HealthNamesUnknownServicesAndWatchSendsTheCurrentStatus) {
   grpc::health::v1::HealthCheckRequest request;
   request.set_service("no.such.Service");
   grpc::health::v1::HealthCheckResponse response;
-  EXPECT_EQ(health->Check(&check_context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(health->Check(&check_context, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 
   for (const auto& [service, expected] :
        std::vector<std::pair<std::string, grpc::health::v1::HealthCheckResponse::ServingStatus>>{
@@ -213,7 +218,8 @@ TEST_F(ServerE2E, EachInvalidParameterIsNamed) {
     c.edit(request);
     v1::GenerateResponse response;
     const grpc::Status status = Generate(request, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field << ": " << status.error_message();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.field << ": " << status.error_message();
     EXPECT_THAT(status.error_message(), HasSubstr(c.field));
     // Streaming answers the same way.
     grpc::ClientContext context;
@@ -236,7 +242,8 @@ TEST_F(ServerE2E, TextNeedsATokenizer) {
   v1::TokenizeRequest tokenize;
   tokenize.set_text("hello");
   v1::TokenizeResponse ids;
-  EXPECT_EQ(stub_->Tokenize(&context, tokenize, &ids).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(stub_->Tokenize(&context, tokenize, &ids).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(ServerE2E, RequestThatCanNeverFitIsResourceExhausted) {
@@ -262,7 +269,8 @@ TEST_F(ServerE2E, QueueOverflowIsResourceExhausted) {
   int exhausted = 0, ok = 0;
   for (int i = 0; i < 6; ++i) {
     contexts.push_back(std::make_unique<grpc::ClientContext>());
-    readers.push_back(stub->GenerateStream(contexts.back().get(), GreedyRequest({0, 1, 2, 3}, 400)));
+    readers.push_back(
+        stub->GenerateStream(contexts.back().get(), GreedyRequest({0, 1, 2, 3}, 400)));
     if (i == 0) {
       v1::GenerateStreamResponse first;
       ASSERT_TRUE(readers.back()->Read(&first));  // the first is running before the others come
@@ -295,7 +303,8 @@ TEST_F(ServerE2E, ManyConcurrentStreamsWithRandomCancellations) {
       std::mt19937 rng(i);
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + 120s);
-      v1::GenerateRequest request = GreedyRequest({1, 2, 3, static_cast<int32_t>(10 + i)}, 20 + i % 30);
+      v1::GenerateRequest request =
+          GreedyRequest({1, 2, 3, static_cast<int32_t>(10 + i)}, 20 + i % 30);
       if (i % 2) {
         request.set_temperature(0.8f);
         request.set_seed(i);

@@ -27,9 +27,8 @@ CliResult RunCli(const std::string& args, const std::string& input) {
   const std::string base = std::filesystem::temp_directory_path() /
                            ("ropewire_tokenize_cli_" + std::to_string(::getpid()));
   std::ofstream(base + ".in", std::ios::binary) << input;
-  const std::string command = std::string(ROPEWIRE_BINARY_DIR) +
-                              "/tokenizer/ropewire-tokenize " + args + " < " + base +
-                              ".in > " + base + ".out 2> " + base + ".err";
+  const std::string command = std::string(ROPEWIRE_BINARY_DIR) + "/tokenizer/ropewire-tokenize " +
+                              args + " < " + base + ".in > " + base + ".out 2> " + base + ".err";
   const int status = std::system(command.c_str());
   CliResult result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(base + ".out"),
                    ReadFile(base + ".err")};

@@ -5,10 +5,10 @@
 
 #include <thread>
 
+#include "tests/tokenizer/fixtures.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pattern.h"
 #include "tokenizer/unicode.h"
-#include "tests/tokenizer/fixtures.h"
 
 namespace ropewire::tokenizer::testing {
 namespace {

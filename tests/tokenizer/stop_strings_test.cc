@@ -4,9 +4,9 @@
 
 #include <random>
 
+#include "tests/tokenizer/fixtures.h"
 #include "tokenizer/streaming.h"
 #include "tokenizer/unicode.h"
-#include "tests/tokenizer/fixtures.h"
 
 namespace ropewire::tokenizer::testing {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tokenizer/unicode.h"
 #include "tests/tokenizer/fixtures.h"
+#include "tokenizer/unicode.h"
 
 namespace ropewire::tokenizer::testing {
 namespace {

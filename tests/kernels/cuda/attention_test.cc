@@ -71,8 +71,8 @@ template <typename T>
 std::vector<T> ToStorage(const std::vector<float>& values) {
   std::vector<T> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    out[i] = std::isnan(values[i]) ? FromBits<T>(Storage<T>::kNanBits)
-                                   : Storage<T>::From(values[i]);
+    out[i] =
+        std::isnan(values[i]) ? FromBits<T>(Storage<T>::kNanBits) : Storage<T>::From(values[i]);
   }
   return out;
 }
@@ -87,9 +87,9 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
-#define ASSERT_OK(expr)                                      \
-  do {                                                       \
-    const ::absl::Status ropewire_test_status_ = (expr);     \
+#define ASSERT_OK(expr)                                               \
+  do {                                                                \
+    const ::absl::Status ropewire_test_status_ = (expr);              \
     ASSERT_TRUE(ropewire_test_status_.ok()) << ropewire_test_status_; \
   } while (0)
 
@@ -107,9 +107,9 @@ struct Case {
   int head_dim = 64;
   int block_size = 16;
   int sliding_window = 0;
-  PositionEncoding position;  // kNone unless set
-  bool null_position = false;       // AttentionParams::position = nullptr
-  bool one_rope_table = false;      // params.rope_table instead of per-sequence tables
+  PositionEncoding position;    // kNone unless set
+  bool null_position = false;   // AttentionParams::position = nullptr
+  bool one_rope_table = false;  // params.rope_table instead of per-sequence tables
   std::vector<SeqSpec> seqs;
   uint32_t seed = 1;
 };
@@ -164,8 +164,8 @@ class AttentionCase {
       }
     }
     std::vector<float> out(size_t(rows_) * q_width_, NAN);
-    cpu::PagedAttention(q_.data(), q_stride_, {keys_.data(), values_.data()}, geometry_,
-                        HostView(), params, out.data(), q_width_);
+    cpu::PagedAttention(q_.data(), q_stride_, {keys_.data(), values_.data()}, geometry_, HostView(),
+                        params, out.data(), q_width_);
     return out;
   }
 
@@ -179,7 +179,8 @@ class AttentionCase {
   // "sequence s (query len q, kv len k), query i, head h, channel c" of an output element.
   std::string WhereIs(int64_t row, int64_t col) const {
     const int s = int(std::upper_bound(query_start_.begin(), query_start_.end(), int(row)) -
-                      query_start_.begin()) - 1;
+                      query_start_.begin()) -
+                  1;
     return "sequence " + std::to_string(s) + " (query len " + std::to_string(c_.seqs[s].query) +
            ", kv len " + std::to_string(kv_len_[s]) + "), query " +
            std::to_string(row - query_start_[s]) + ", head " + std::to_string(col / c_.head_dim) +
@@ -332,9 +333,8 @@ void AttentionCase<T>::RunGpu(Outcome* outcome, int runs) const {
   DeviceBuffer out = upload(std::vector<uint16_t>(out_elements, Storage<T>::kSentinelBits));
   ASSERT_TRUE(uploaded);
 
-  ASSERT_OK(WriteKv<T>(new_k.get<T>(), kv_width_, new_v.get<T>(), kv_width_,
-                       slots.get<int32_t>(), rows_, geometry_, {keys.get<T>(), values.get<T>()},
-                       stream.get()));
+  ASSERT_OK(WriteKv<T>(new_k.get<T>(), kv_width_, new_v.get<T>(), kv_width_, slots.get<int32_t>(),
+                       rows_, geometry_, {keys.get<T>(), values.get<T>()}, stream.get()));
   AttentionParams params = BaseParams<AttentionParams>();
   params.position = c_.null_position ? nullptr : &c_.position;
   DeviceRopeTableSet table_set(c_.position.rope);
@@ -365,10 +365,9 @@ void AttentionCase<T>::RunGpu(Outcome* outcome, int runs) const {
   ASSERT_OK(plan.Prepare(HostView(), params, stream.get()));
   outcome->max_partitions = plan.max_partitions();
   for (int run = 0; run < runs; ++run) {
-    ASSERT_OK(PagedAttention<T>(q.get<const T>(), q_stride_,
-                                {keys.get<const T>(), values.get<const T>()}, geometry_,
-                                device_view, params, plan, out.get<T>() + kGuard, out_stride_,
-                                stream.get()));
+    ASSERT_OK(PagedAttention<T>(
+        q.get<const T>(), q_stride_, {keys.get<const T>(), values.get<const T>()}, geometry_,
+        device_view, params, plan, out.get<T>() + kGuard, out_stride_, stream.get()));
   }
   ASSERT_OK(CudaStatus(cudaStreamSynchronize(stream.get()), "cudaStreamSynchronize"));
   auto host_out = out.ToHost<uint16_t>();
@@ -495,17 +494,17 @@ TEST_P(CudaAttentionShapes, MixedBatchMatchesCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryHeadDimAndGroup, CudaAttentionShapes,
-    ::testing::Values(ShapeParam{64, 1}, ShapeParam{64, 4}, ShapeParam{64, 8},
-                      ShapeParam{80, 1}, ShapeParam{80, 4}, ShapeParam{80, 8},
-                      ShapeParam{96, 1}, ShapeParam{96, 4}, ShapeParam{96, 8},
-                      ShapeParam{128, 1}, ShapeParam{128, 4}, ShapeParam{128, 8},
-                      ShapeParam{256, 1}, ShapeParam{256, 4}, ShapeParam{256, 8}),
-    [](const ::testing::TestParamInfo<ShapeParam>& info) {
-      return "dim" + std::to_string(info.param.head_dim) + "_group" +
-             std::to_string(info.param.group);
-    });
+INSTANTIATE_TEST_SUITE_P(EveryHeadDimAndGroup, CudaAttentionShapes,
+                         ::testing::Values(ShapeParam{64, 1}, ShapeParam{64, 4}, ShapeParam{64, 8},
+                                           ShapeParam{80, 1}, ShapeParam{80, 4}, ShapeParam{80, 8},
+                                           ShapeParam{96, 1}, ShapeParam{96, 4}, ShapeParam{96, 8},
+                                           ShapeParam{128, 1}, ShapeParam{128, 4},
+                                           ShapeParam{128, 8}, ShapeParam{256, 1},
+                                           ShapeParam{256, 4}, ShapeParam{256, 8}),
+                         [](const ::testing::TestParamInfo<ShapeParam>& info) {
+                           return "dim" + std::to_string(info.param.head_dim) + "_group" +
+                                  std::to_string(info.param.group);
+                         });
 
 // Partial rotary in both layouts, including R/2 not a multiple of 8 (NeoX's pair-at-a-time path)
 // and an interleaved R that ends inside a 16-byte chunk.
@@ -515,14 +514,13 @@ TEST(CudaAttentionRope, PartialRotaryBothLayouts) {
     int head_dim, rotary_dim;
     RopeLayout layout;
   };
-  for (const Partial& p : {Partial{80, 32, RopeLayout::kNeox},      // phi-2
-                           Partial{96, 24, RopeLayout::kNeox},      // GPT-NeoX-20B
-                           Partial{64, 40, RopeLayout::kNeox},
-                           Partial{64, 16, RopeLayout::kNeox},
-                           Partial{128, 32, RopeLayout::kNeox},     // Pythia
-                           Partial{256, 64, RopeLayout::kInterleaved},  // GPT-J
-                           Partial{64, 20, RopeLayout::kInterleaved},
-                           Partial{96, 2, RopeLayout::kInterleaved}}) {
+  for (const Partial& p :
+       {Partial{80, 32, RopeLayout::kNeox},  // phi-2
+        Partial{96, 24, RopeLayout::kNeox},  // GPT-NeoX-20B
+        Partial{64, 40, RopeLayout::kNeox}, Partial{64, 16, RopeLayout::kNeox},
+        Partial{128, 32, RopeLayout::kNeox},         // Pythia
+        Partial{256, 64, RopeLayout::kInterleaved},  // GPT-J
+        Partial{64, 20, RopeLayout::kInterleaved}, Partial{96, 2, RopeLayout::kInterleaved}}) {
     Case c;
     c.num_heads = 8;
     c.num_kv_heads = 2;
@@ -666,8 +664,8 @@ TEST(CudaAttention, HeadLayouts) {
   struct Heads {
     int num_heads, num_kv_heads, head_dim;
   };
-  for (const Heads& h : {Heads{12, 12, 64}, Heads{10, 10, 256}, Heads{24, 2, 64},
-                         Heads{71, 1, 64}, Heads{32, 8, 128}, Heads{7, 7, 80}}) {
+  for (const Heads& h : {Heads{12, 12, 64}, Heads{10, 10, 256}, Heads{24, 2, 64}, Heads{71, 1, 64},
+                         Heads{32, 8, 128}, Heads{7, 7, 80}}) {
     Case c;
     c.num_heads = h.num_heads;
     c.num_kv_heads = h.num_kv_heads;
@@ -739,7 +737,7 @@ TEST(CudaAttention, RejectsWhatItCannotRun) {
 template <typename T>
 void ExpectWriteKvPlacesRows(int64_t stride) {
   SCOPED_TRACE(std::string(Storage<T>::kName) + " stride " + std::to_string(stride));
-  const KvGeometry geometry{6, 4, 2, 64};  // rows of 2 * 64 = 128 values
+  const KvGeometry geometry{6, 4, 2, 64};                 // rows of 2 * 64 = 128 values
   const std::vector<int32_t> slots = {23, 0, 7, -1, 12};  // -1: a padding row, not written
   const int rows = int(slots.size());
   std::vector<uint16_t> k(rows * stride), v(rows * stride);
@@ -752,9 +750,8 @@ void ExpectWriteKvPlacesRows(int64_t stride) {
   auto k_dev = DeviceBuffer::FromHost(k), v_dev = DeviceBuffer::FromHost(v);
   auto slots_dev = DeviceBuffer::FromHost(slots);
   ASSERT_TRUE(keys.ok() && values.ok() && k_dev.ok() && v_dev.ok() && slots_dev.ok());
-  ASSERT_OK(WriteKv<T>(k_dev->get<T>(), stride, v_dev->get<T>(), stride,
-                       slots_dev->get<int32_t>(), rows, geometry,
-                       {keys->get<T>(), values->get<T>()}, nullptr));
+  ASSERT_OK(WriteKv<T>(k_dev->get<T>(), stride, v_dev->get<T>(), stride, slots_dev->get<int32_t>(),
+                       rows, geometry, {keys->get<T>(), values->get<T>()}, nullptr));
   ASSERT_OK(CudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"));
   auto keys_host = keys->ToHost<uint16_t>(), values_host = values->ToHost<uint16_t>();
   ASSERT_TRUE(keys_host.ok() && values_host.ok());

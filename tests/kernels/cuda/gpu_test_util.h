@@ -4,9 +4,9 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/device.h"
 
-#define ROPEWIRE_SKIP_WITHOUT_GPU()                                                       \
-  do {                                                                                   \
-    if (::ropewire::kernels::cuda::DeviceCount() == 0) {                                 \
+#define ROPEWIRE_SKIP_WITHOUT_GPU()                                                     \
+  do {                                                                                  \
+    if (::ropewire::kernels::cuda::DeviceCount() == 0) {                                \
       GTEST_SKIP() << "no CUDA device visible: CUDA kernels compiled but not run here"; \
-    }                                                                                    \
+    }                                                                                   \
   } while (0)
