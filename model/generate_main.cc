@@ -32,6 +32,9 @@ struct Options {
   int threads = 0;
   std::string device = "cpu";
   std::string dtype = "bf16";
+  std::string weight_dtype = "auto";
+  std::string quantization = "none";
+  std::string kv_cache_dtype = "auto";
   int block_size = 16;
   bool info = false;
 };
@@ -60,6 +63,9 @@ void Register(ropewire::base::CliFlags& flags, Options& o) {
   flags.Add("threads", &o.threads, "CPU threads (0: one per core)");
   flags.Add("device", &o.device, "cpu or cuda");
   flags.Add("dtype", &o.dtype, "cuda: bf16 or fp16 storage");
+  flags.Add("weight-dtype", &o.weight_dtype, "cpu: auto (as stored), f32, bf16, f16");
+  flags.Add("quantization", &o.quantization, "cpu: none, int8 (Q8_0), int4 (Q4_0), q4_1");
+  flags.Add("kv-cache-dtype", &o.kv_cache_dtype, "cpu: auto, f32, bf16, f16");
   flags.Add("block-size", &o.block_size, "KV cache block size in tokens");
   flags.Add("info", &o.info, "print the resolved model configuration as JSON and exit");
 }
@@ -101,6 +107,9 @@ int main(int argc, char** argv) {
       static_cast<int>((prompt.size() + o.max_tokens + o.block_size - 1) / o.block_size);
   options.device = o.device;
   options.dtype = o.dtype;
+  options.weight_dtype = o.weight_dtype;
+  options.quantization = o.quantization;
+  options.kv_cache_dtype = o.kv_cache_dtype;
   auto executor = rm::LoadExecutor(o.model, options);
   if (!executor.ok()) return Fail(std::string(executor.status().message()));
 
