@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "model/vocab_scan.h"
 
 namespace ropewire::model {
 namespace {
@@ -46,68 +48,140 @@ absl::Status SamplingParams::Validate(int64_t vocab_size) const {
   return absl::OkStatus();
 }
 
-void Sampler::ApplyPenalties(const SamplingParams& params, const std::vector<int32_t>& prompt,
-                             const std::vector<int32_t>& output) {
-  if (params.repetition_penalty != 1.0f) {
+const float* Sampler::ApplyPenalties(const float* logits, const SamplingParams& params,
+                                     const std::vector<int32_t>& prompt,
+                                     const std::vector<int32_t>& output) {
+  const bool repetition = params.repetition_penalty != 1.0f;
+  const bool additive = params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f;
+  if (!repetition && !additive) return logits;  // the row is read where it lies
+  work_.assign(logits, logits + vocab_size_);
+  auto valid = [&](int32_t t) { return t >= 0 && t < vocab_size_; };
+  if (repetition) {
     // Each distinct token of prompt and output is penalised once, as transformers does.
-    auto penalise = [&](int32_t t) {
-      float& x = work_[t];
-      if (std::isnan(x)) return;
-      x = x > 0 ? x / params.repetition_penalty : x * params.repetition_penalty;
-    };
-    std::vector<bool> seen(vocab_size_, false);
+    touched_.clear();
     for (const auto* tokens : {&prompt, &output}) {
-      for (int32_t t : *tokens) {
-        if (t >= 0 && t < vocab_size_ && !seen[t]) {
-          seen[t] = true;
-          penalise(t);
-        }
-      }
+      for (int32_t t : *tokens)
+        if (valid(t)) touched_.push_back(t);
+    }
+    std::sort(touched_.begin(), touched_.end());
+    touched_.erase(std::unique(touched_.begin(), touched_.end()), touched_.end());
+    for (int32_t t : touched_) {
+      float& x = work_[t];
+      if (std::isnan(x)) continue;
+      x = x > 0 ? x / params.repetition_penalty : x * params.repetition_penalty;
     }
   }
-  if (params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f) {
-    counts_.assign(vocab_size_, 0);
-    for (int32_t t : output) {
-      if (t >= 0 && t < vocab_size_) ++counts_[t];
+  if (additive) {
+    touched_.clear();
+    for (int32_t t : output)
+      if (valid(t)) touched_.push_back(t);
+    std::sort(touched_.begin(), touched_.end());
+    for (size_t i = 0; i < touched_.size();) {  // runs of one token: its count
+      size_t j = i;
+      while (j < touched_.size() && touched_[j] == touched_[i]) ++j;
+      work_[touched_[i]] -=
+          params.frequency_penalty * static_cast<float>(j - i) + params.presence_penalty;
+      i = j;
     }
-    for (int32_t t : output) {
-      if (t < 0 || t >= vocab_size_ || counts_[t] == 0) continue;
-      work_[t] -= params.frequency_penalty * counts_[t] + params.presence_penalty;
-      counts_[t] = 0;  // apply once per distinct token
+  }
+  return work_.data();
+}
+
+int32_t Sampler::DrawFromAll(const float* x, float max_logit, float inv_temperature, double u) {
+  // Plain temperature sampling: the inverse CDF over candidates in token-id order, found chunk
+  // by chunk from the chunk masses, then within the one chunk that holds it.
+  const int64_t chunks = ScanChunks(vocab_size_);
+  chunk_mass_.resize(chunks);
+  const double total = ChunkMasses(chunk_max_.data(), chunk_sum_.data(), chunks, max_logit,
+                                   inv_temperature, chunk_mass_.data());
+  double target = u * total;
+  int64_t chunk = chunks - 1;
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (target < chunk_mass_[c]) {
+      chunk = c;
+      break;
     }
+    target -= chunk_mass_[c];
+  }
+  // Rounding can leave the target past the end: then the last chunk with any mass.
+  while (chunk > 0 && chunk_mass_[chunk] == 0.0) --chunk;
+  const int64_t begin = chunk * kScanChunk, end = std::min(vocab_size_, begin + kScanChunk);
+  probs_.resize(kScanChunk);
+  ExpRange(x, begin, end, max_logit, inv_temperature, probs_.data());
+  int64_t last = begin;
+  for (int64_t i = begin; i < end; ++i) {
+    if (probs_[i - begin] == 0.0f) continue;
+    last = i;
+    target -= probs_[i - begin];
+    if (target < 0.0) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(last);
+}
+
+// Gathers into order_ (token-id order) a set of candidates that is a best-first prefix of all of
+// them and large enough for top-k and top-p to decide within it. For top-k: every logit at least
+// the k-th largest chunk maximum (k chunks hold one such value each, so at least k are in). For
+// top-p: logits within a spread of the best one, the spread doubled until the set holds the
+// nucleus. Returns whether the set is every candidate (sums over it are then exact);
+// total_estimate is the mass of every candidate.
+bool Sampler::GatherCandidates(const float* x, const SamplingParams& params, float max_logit,
+                               float cutoff, double total_estimate) {
+  const int64_t chunks = ScanChunks(vocab_size_);
+  if (params.top_k > 0) {
+    float threshold = cutoff;
+    if (params.top_k <= chunks) {
+      scratch_.assign(chunk_max_.begin(), chunk_max_.end());
+      std::nth_element(scratch_.begin(), scratch_.begin() + (params.top_k - 1), scratch_.end(),
+                       std::greater<float>());
+      threshold = std::max(cutoff, scratch_[params.top_k - 1]);
+    }
+    GatherAtLeast(x, vocab_size_, chunk_max_.data(), threshold, &order_);
+    return threshold <= cutoff;
+  }
+  const float temperature = params.temperature;
+  for (float spread = 4.0f * temperature;; spread *= 2.0f) {
+    // Beyond 64 temperatures a logit's probability is below e^-64 of the best one's.
+    const bool all = spread > 64.0f * temperature || params.top_p >= 1.0f;
+    const float threshold = all ? cutoff : std::max(cutoff, max_logit - spread);
+    GatherAtLeast(x, vocab_size_, chunk_max_.data(), threshold, &order_);
+    if (threshold <= cutoff) return true;
+    double mass = 0.0;
+    for (int32_t t : order_) mass += std::exp((x[t] - max_logit) / temperature);
+    // The estimate's error is far below this margin, so a set that passes holds the nucleus.
+    if (mass >= params.top_p * total_estimate * (1.0 + 1e-5)) return false;
   }
 }
 
-int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw_index) {
-  const float max_logit = *std::max_element(work_.begin(), work_.end());
+int32_t Sampler::Draw(const float* x, const SamplingParams& params, uint64_t seed,
+                      uint64_t draw_index) {
+  const int64_t chunks = ScanChunks(vocab_size_);
+  chunk_max_.resize(chunks);
+  chunk_sum_.resize(chunks);
+  const float inv_temperature = 1.0f / params.temperature;
+  const float max_logit =
+      ScanRow(x, vocab_size_, inv_temperature, chunk_max_.data(), chunk_sum_.data());
   const double u = UniformFromSeed(seed, draw_index);
   const bool truncates = params.top_k > 0 || params.top_p < 1.0f || params.min_p > 0.0f;
-  if (!truncates) {
-    // Plain temperature sampling: one linear pass, candidates in token-id order.
-    probs_.resize(vocab_size_);
-    double total = 0.0;
-    for (int64_t i = 0; i < vocab_size_; ++i)
-      total += probs_[i] = std::exp((work_[i] - max_logit) / params.temperature);
-    double target = u * total;
-    for (int64_t i = 0; i < vocab_size_; ++i) {
-      target -= probs_[i];
-      if (target < 0.0) return static_cast<int32_t>(i);
+  if (!truncates) return DrawFromAll(x, max_logit, inv_temperature, u);
+
+  // min-p drops tokens below min_p × the best probability up front.
+  const float cutoff = params.min_p > 0.0f ? max_logit + params.temperature * std::log(params.min_p)
+                                           : -std::numeric_limits<float>::infinity();
+  double total_estimate = 0;  // of every candidate, for a nucleus of them all
+  if (params.top_p < 1.0f && params.top_k == 0) {
+    if (params.min_p > 0.0f) {
+      total_estimate = SumExp(x, vocab_size_, max_logit, inv_temperature, cutoff);
+    } else {
+      chunk_mass_.resize(chunks);
+      total_estimate = ChunkMasses(chunk_max_.data(), chunk_sum_.data(), chunks, max_logit,
+                                   inv_temperature, chunk_mass_.data());
     }
-    return static_cast<int32_t>(vocab_size_ - 1);
   }
+  const bool complete = GatherCandidates(x, params, max_logit, cutoff, total_estimate);
+
   // Candidates best first (ties by token id, so the order is deterministic). Only as many are
-  // sorted as top-k, top-p and min-p can keep: a small prefix usually holds all the mass.
-  auto better = [&](int32_t a, int32_t b) {
-    return work_[a] > work_[b] || (work_[a] == work_[b] && a < b);
-  };
-  order_.resize(vocab_size_);
-  std::iota(order_.begin(), order_.end(), 0);
-  if (params.min_p > 0.0f) {  // drop tokens below min_p × the best probability up front
-    const float cutoff = max_logit + params.temperature * std::log(params.min_p);
-    order_.erase(
-        std::remove_if(order_.begin(), order_.end(), [&](int32_t t) { return work_[t] < cutoff; }),
-        order_.end());
-  }
+  // sorted as top-k and top-p can keep: a small prefix usually holds all the mass.
+  auto better = [&](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
   int64_t keep = static_cast<int64_t>(order_.size());
   double total = 0.0;  // mass top-p is a fraction of: every candidate, or the top-k
   if (params.top_k > 0 && params.top_k < keep) {
@@ -115,7 +189,11 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
     std::partial_sort(order_.begin(), order_.begin() + keep, order_.end(), better);
     order_.resize(keep);
   }
-  for (int32_t t : order_) total += std::exp((work_[t] - max_logit) / params.temperature);
+  if (complete || params.top_k > 0) {
+    for (int32_t t : order_) total += std::exp((x[t] - max_logit) / params.temperature);
+  } else {
+    total = total_estimate;
+  }
   for (int64_t sorted = std::min<int64_t>(keep, 64);;
        sorted = std::min<int64_t>(keep, sorted * 16)) {
     std::partial_sort(order_.begin(), order_.begin() + sorted, order_.end(), better);
@@ -123,7 +201,7 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
     double mass = 0.0;
     int64_t cut = sorted;
     for (int64_t i = 0; i < sorted; ++i) {
-      probs_[i] = std::exp((work_[order_[i]] - max_logit) / params.temperature);
+      probs_[i] = std::exp((x[order_[i]] - max_logit) / params.temperature);
       mass += probs_[i];
       if (params.top_p < 1.0f && mass / total >= params.top_p) {
         cut = i + 1;
@@ -144,14 +222,25 @@ int32_t Sampler::Draw(const SamplingParams& params, uint64_t seed, uint64_t draw
 }
 
 void Sampler::FillLogprobs(const float* logits, int n, int32_t chosen, SampledToken* out) {
-  const float max_logit = *std::max_element(logits, logits + vocab_size_);
-  double sum = 0.0;
-  for (int64_t i = 0; i < vocab_size_; ++i) sum += std::exp(double(logits[i]) - max_logit);
+  const int64_t chunks = ScanChunks(vocab_size_);
+  chunk_max_.resize(chunks);
+  chunk_sum_.resize(chunks);
+  chunk_mass_.resize(chunks);
+  const float max_logit = ScanRow(logits, vocab_size_, 1.0f, chunk_max_.data(), chunk_sum_.data());
+  const double sum = ChunkMasses(chunk_max_.data(), chunk_sum_.data(), chunks, max_logit, 1.0f,
+                                 chunk_mass_.data());
   const double log_normaliser = max_logit + std::log(sum);
   out->logprob = static_cast<float>(logits[chosen] - log_normaliser);
   if (n <= 0) return;
-  order_.resize(vocab_size_);
-  std::iota(order_.begin(), order_.end(), 0);
+  // The n best are among the logits at least the n-th largest chunk maximum.
+  float threshold = -std::numeric_limits<float>::infinity();
+  if (n <= chunks) {
+    scratch_.assign(chunk_max_.begin(), chunk_max_.end());
+    std::nth_element(scratch_.begin(), scratch_.begin() + (n - 1), scratch_.end(),
+                     std::greater<float>());
+    threshold = scratch_[n - 1];
+  }
+  GatherAtLeast(logits, vocab_size_, chunk_max_.data(), threshold, &order_);
   auto better = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
@@ -164,14 +253,12 @@ void Sampler::FillLogprobs(const float* logits, int n, int32_t chosen, SampledTo
 SampledToken Sampler::Sample(const float* logits, const SamplingParams& params,
                              const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
                              uint64_t seed) {
-  work_.assign(logits, logits + vocab_size_);
-  ApplyPenalties(params, prompt, output);
+  const float* x = ApplyPenalties(logits, params, prompt, output);
   SampledToken result;
   if (params.temperature == 0.0f) {
-    result.token =
-        static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    result.token = static_cast<int32_t>(ArgMaxOf(x, vocab_size_));
   } else {
-    result.token = Draw(params, seed, output.size());
+    result.token = Draw(x, params, seed, output.size());
   }
   // Log-probabilities (of the model's own distribution, raw logits) only when asked for: they
   // cost a pass over the whole vocabulary.

@@ -50,16 +50,27 @@ class Sampler {
                       uint64_t seed);
 
  private:
-  void ApplyPenalties(const SamplingParams& params, const std::vector<int32_t>& prompt,
-                      const std::vector<int32_t>& output);
-  int32_t Draw(const SamplingParams& params, uint64_t seed, uint64_t draw_index);
+  // The row to sample from: `logits` itself, or a penalised copy in work_ (only the entries of
+  // tokens the sequence has seen change).
+  const float* ApplyPenalties(const float* logits, const SamplingParams& params,
+                              const std::vector<int32_t>& prompt,
+                              const std::vector<int32_t>& output);
+  int32_t Draw(const float* x, const SamplingParams& params, uint64_t seed, uint64_t draw_index);
+  int32_t DrawFromAll(const float* x, float max_logit, float inv_temperature, double u);
+  bool GatherCandidates(const float* x, const SamplingParams& params, float max_logit, float cutoff,
+                        double total_estimate);
   void FillLogprobs(const float* logits, int n, int32_t chosen, SampledToken* out);
 
   int64_t vocab_size_;
-  std::vector<float> work_;     // penalised, scaled logits
-  std::vector<int32_t> order_;  // candidate token ids
+  std::vector<float> work_;       // penalised logits
+  std::vector<int32_t> touched_;  // tokens penalties apply to
+  std::vector<int32_t> order_;    // candidate token ids
   std::vector<float> probs_;
-  std::vector<int32_t> counts_;  // occurrences in the output, for penalties
+  // Per kScanChunk logits (model/vocab_scan.h): largest, Σexp relative to it, mass.
+  std::vector<float> chunk_max_;
+  std::vector<float> chunk_sum_;
+  std::vector<double> chunk_mass_;
+  std::vector<float> scratch_;
 };
 
 // splitmix64-based uniform double in [0, 1) for (seed, index): the sampler's random source.
