@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -76,17 +77,25 @@ absl::Status WeightLoader::ConvertRows(const TensorInfo& info, int64_t rows, int
                      kernels::WeightFormatName(dst->format()), " stores rows in blocks of ",
                      kernels::kQuantBlock, " (choose another --quantization)"));
   }
+  // In slices of about 32 MB of the file, each released once converted: the mapped pages of the
+  // checkpoint never add more than one slice to the resident memory the loaded weights take.
   const int64_t src_row_bytes = kernels::RowBytes(*stored, cols);
-  if (*stored == dst->format()) {
-    std::memcpy(dst->MutableRow(dst_first), info.data, size_t(rows * src_row_bytes));
-  } else {
-    std::vector<float> row(cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      kernels::DequantizeRow(*stored, info.data + r * src_row_bytes, cols, row.data());
-      kernels::QuantizeRow(dst->format(), row.data(), cols, dst->MutableRow(dst_first + r));
+  const int64_t slice_rows = std::max<int64_t>(1, (int64_t(32) << 20) / src_row_bytes);
+  std::vector<float> row(*stored == dst->format() ? 0 : cols);
+  for (int64_t first = 0; first < rows; first += slice_rows) {
+    const int64_t count = std::min(slice_rows, rows - first);
+    const uint8_t* src = info.data + first * src_row_bytes;
+    if (*stored == dst->format()) {
+      std::memcpy(dst->MutableRow(dst_first + first), src, size_t(count * src_row_bytes));
+    } else {
+      for (int64_t r = 0; r < count; ++r) {
+        kernels::DequantizeRow(*stored, src + r * src_row_bytes, cols, row.data());
+        kernels::QuantizeRow(dst->format(), row.data(), cols,
+                             dst->MutableRow(dst_first + first + r));
+      }
     }
+    ReleaseMappedPages(src, count * src_row_bytes);
   }
-  ReleaseMappedPages(info.data, info.num_bytes);
   return absl::OkStatus();
 }
 

@@ -1,10 +1,13 @@
 #include "bench/model/model_bench.h"
 
 #include <chrono>
+#include <fstream>
 #include <numeric>
+#include <string>
 
 #include "base/status_macros.h"
 #include "model/greedy.h"
+#include "model/weight_formats.h"
 
 namespace ropewire::bench {
 namespace {
@@ -26,13 +29,46 @@ model::StepPlan OneSequencePlan(const std::vector<int32_t>& tokens, int32_t cach
 
 }  // namespace
 
-DecodeTraffic DecodeBytesPerToken(const LlamaShape& s, double mean_kv_len) {
-  const int64_t f32 = sizeof(float);
+absl::StatusOr<StorageFormats> ResolveStorage(const model::ExecutorOptions& options,
+                                              model::DType stored) {
+  model::WeightFormatOptions requested;
+  requested.weight_dtype = options.weight_dtype;
+  requested.quantization = options.quantization;
+  ASSIGN_OR_RETURN(const model::WeightFormatPolicy policy,
+                   model::WeightFormatPolicy::Create(requested));
+  StorageFormats formats;
+  formats.projections = policy.For(model::WeightRole::kProjection, stored);
+  formats.lm_head = policy.For(model::WeightRole::kLmHead, stored);
+  formats.embedding = policy.For(model::WeightRole::kEmbedding, stored);
+  // The CPU executor's rule for "auto": an f32 cache for f32 weights, else bf16.
+  const std::string& kv = options.kv_cache_dtype;
+  const bool f32_kv =
+      kv == "f32" || (kv == "auto" && formats.projections == kernels::WeightFormat::kF32);
+  formats.kv_value_bytes = f32_kv ? 4 : 2;
+  return formats;
+}
+
+int64_t WeightBytes(const LlamaShape& s, const StorageFormats& f) {
+  const int64_t q = int64_t(s.num_heads) * s.head_dim();
+  const int64_t kv = int64_t(s.num_kv_heads) * s.head_dim();
+  const int64_t h = s.hidden_size;
+  const int64_t layer =
+      (q + 2 * kv) * kernels::RowBytes(f.projections, h) + h * kernels::RowBytes(f.projections, q) +
+      2 * s.intermediate_size * kernels::RowBytes(f.projections, h) +
+      h * kernels::RowBytes(f.projections, s.intermediate_size) + 2 * h * int64_t(sizeof(float));
+  return s.num_layers * layer + s.vocab_size * kernels::RowBytes(f.lm_head, h) +
+         s.vocab_size * kernels::RowBytes(f.embedding, h) + h * int64_t(sizeof(float));
+}
+
+DecodeTraffic DecodeBytesPerToken(const LlamaShape& s, double mean_kv_len,
+                                  const StorageFormats& f) {
   DecodeTraffic traffic;
-  const int64_t per_layer = s.LayerMatmulParams() + 2 * s.hidden_size;  // projections + norms
-  traffic.weight_bytes = f32 * (s.num_layers * per_layer + s.vocab_size * s.hidden_size  // lm_head
-                                + 2 * s.hidden_size);  // final norm, embedding row
-  const double kv_per_position = 2.0 * s.num_kv_heads * s.head_dim() * f32 * s.num_layers;
+  // Every weight but the embedding table, of which one row is read.
+  traffic.weight_bytes = WeightBytes(s, f) -
+                         s.vocab_size * kernels::RowBytes(f.embedding, s.hidden_size) +
+                         kernels::RowBytes(f.embedding, s.hidden_size);
+  const double kv_per_position =
+      2.0 * s.num_kv_heads * s.head_dim() * f.kv_value_bytes * s.num_layers;
   traffic.kv_bytes = int64_t(kv_per_position * mean_kv_len);
   return traffic;
 }
@@ -47,12 +83,28 @@ PrefillFlops PrefillFlopCount(const LlamaShape& s, int64_t tokens) {
   return flops;
 }
 
-absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& dir, int threads,
+MemoryUse CurrentMemoryUse() {
+  MemoryUse use;
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  int64_t kib = 0;
+  while (status >> key) {
+    if (key == "VmRSS:" && status >> kib) use.rss_bytes = kib << 10;
+    if (key == "VmHWM:" && status >> kib) use.peak_rss_bytes = kib << 10;
+  }
+  return use;
+}
+
+void ResetPeakRss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";  // Linux: reset the peak resident set size to the current one
+}
+
+absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& dir,
+                                                             model::ExecutorOptions options,
                                                              int max_tokens) {
-  model::ExecutorOptions options;
   options.block_size = kBlockSize;
   options.num_blocks = (max_tokens + kBlockSize - 1) / kBlockSize;
-  options.num_threads = threads;
   ASSIGN_OR_RETURN(auto executor, model::LoadExecutor(dir, options));
   std::unique_ptr<ModelBench> bench(new ModelBench(std::move(executor)));
   bench->blocks_.resize(options.num_blocks);

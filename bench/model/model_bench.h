@@ -8,19 +8,37 @@
 
 #include "absl/status/statusor.h"
 #include "bench/model/random_llama.h"
+#include "kernels/weight_format.h"
 #include "model/executor.h"
 
 namespace ropewire::bench {
 
+// How the loaded model stores what a decode step reads.
+struct StorageFormats {
+  kernels::WeightFormat projections = kernels::WeightFormat::kF32;
+  kernels::WeightFormat lm_head = kernels::WeightFormat::kF32;
+  kernels::WeightFormat embedding = kernels::WeightFormat::kF32;
+  int64_t kv_value_bytes = 4;
+};
+
+// The formats the loader and the CPU executor choose for a checkpoint stored as `stored` under
+// `options` (--weight-dtype, --quantization, --kv-cache-dtype).
+absl::StatusOr<StorageFormats> ResolveStorage(const model::ExecutorOptions& options,
+                                              model::DType stored);
+
+// Bytes of the loaded weights (every matrix in its format, norms in f32).
+int64_t WeightBytes(const LlamaShape& shape, const StorageFormats& formats);
+
 // Bytes one decode step must read from memory at the least: every weight it multiplies by (all
-// projections and lm_head), the norm scales, one embedding row, and the K and V of every cached
-// position in every layer.
+// projections and lm_head, packed blocks with their scales), the norm scales, one embedding row,
+// and the K and V of every cached position in every layer in the cache's dtype.
 struct DecodeTraffic {
   int64_t weight_bytes = 0;
   int64_t kv_bytes = 0;  // averaged over the decode steps of a run
   int64_t total() const { return weight_bytes + kv_bytes; }
 };
-DecodeTraffic DecodeBytesPerToken(const LlamaShape& shape, double mean_kv_len);
+DecodeTraffic DecodeBytesPerToken(const LlamaShape& shape, double mean_kv_len,
+                                  const StorageFormats& formats);
 
 // FLOPs of one prefill step over `tokens` tokens of a fresh sequence with logits for its last
 // token: 2 per multiply-add in the projections (all rows) and lm_head (one row), plus causal
@@ -32,11 +50,20 @@ struct PrefillFlops {
 };
 PrefillFlops PrefillFlopCount(const LlamaShape& shape, int64_t tokens);
 
+// Resident memory of this process, from /proc/self/status; ResetPeakRss() restarts VmHWM.
+struct MemoryUse {
+  int64_t rss_bytes = 0;
+  int64_t peak_rss_bytes = 0;
+};
+MemoryUse CurrentMemoryUse();
+void ResetPeakRss();
+
 class ModelBench {
  public:
-  // Loads the model in `dir` with `threads` CPU threads and a KV cache sized for one sequence of
-  // `max_tokens` tokens.
-  static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir, int threads,
+  // Loads the model in `dir` with `options`' storage formats and threads, and a KV cache sized
+  // for one sequence of `max_tokens` tokens.
+  static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir,
+                                                          model::ExecutorOptions options,
                                                           int max_tokens);
 
   // Prefills a random prompt of `prompt_len` tokens (untimed), then times `steps` greedy decode

@@ -25,6 +25,10 @@ const std::map<std::string, LlamaShape>& Shapes() {
       {"small", {"small", 32000, 768, 2048, 10, 12, 4}},
       // 501M parameters, 2.0 GB of f32 weights: a 0.5B model (Qwen2-0.5B / TinyLlama class).
       {"large", {"large", 32000, 1536, 4096, 16, 12, 4}},
+      // Llama-3.2-3B: 3.6B parameters, 7.2 GB in bf16, the 128256-entry vocabulary of Llama 3.
+      {"llama3-3b", {"llama3-3b", 128256, 3072, 8192, 28, 24, 8}},
+      // Llama-3-8B: 8.0B parameters, 16 GB in bf16 — the model that must fit a 24 GB machine.
+      {"llama3-8b", {"llama3-8b", 128256, 4096, 14336, 32, 32, 8}},
   };
   return *shapes;
 }
@@ -104,7 +108,13 @@ std::vector<TensorToWrite> OuterTensors(const LlamaShape& s, uint64_t seed) {
   return tensors;
 }
 
-nlohmann::json ConfigJson(const LlamaShape& s) {
+const char* TorchDtype(model::DType dtype) {
+  return dtype == model::DType::kBF16  ? "bfloat16"
+         : dtype == model::DType::kF16 ? "float16"
+                                       : "float32";
+}
+
+nlohmann::json ConfigJson(const LlamaShape& s, model::DType dtype) {
   return {{"architectures", {"LlamaForCausalLM"}},
           {"model_type", "llama"},
           {"vocab_size", s.vocab_size},
@@ -120,8 +130,8 @@ nlohmann::json ConfigJson(const LlamaShape& s) {
           {"tie_word_embeddings", false},
           {"bos_token_id", 1},
           {"eos_token_id", 2},
-          {"torch_dtype", "float32"},
-          {"dtype", "float32"}};
+          {"torch_dtype", TorchDtype(dtype)},
+          {"dtype", TorchDtype(dtype)}};
 }
 
 absl::Status WriteText(const std::string& path, const std::string& text) {
@@ -133,12 +143,14 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 
 // Writes one shard and records its tensors in the index's weight map.
 absl::Status WriteShard(const std::string& dir, const std::string& file,
-                        const std::vector<TensorToWrite>& tensors, nlohmann::json* weight_map,
-                        int64_t* total_bytes) {
+                        std::vector<TensorToWrite> tensors, model::DType dtype,
+                        nlohmann::json* weight_map, int64_t* total_bytes) {
+  for (auto& t : tensors) t.dtype = dtype;
   RETURN_IF_ERROR(model::WriteSafetensors(dir + "/" + file, tensors));
+  const int64_t value_bytes = dtype == model::DType::kF32 ? 4 : 2;
   for (const auto& t : tensors) {
     (*weight_map)[t.name] = file;
-    *total_bytes += int64_t(t.values.size()) * int64_t(sizeof(float));
+    *total_bytes += int64_t(t.values.size()) * value_bytes;
   }
   return absl::OkStatus();
 }
@@ -159,16 +171,20 @@ int64_t LlamaShape::TotalParams() const {
 absl::StatusOr<LlamaShape> NamedShape(const std::string& name) {
   const auto it = Shapes().find(name);
   if (it == Shapes().end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown model shape \"", name, "\"; known: small, large"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown model shape \"", name, "\"; known: small, large, llama3-3b, llama3-8b"));
   }
   return it->second;
 }
 
-std::vector<std::string> NamedShapeList() { return {"small", "large"}; }
+std::vector<std::string> NamedShapeList() { return {"small", "large", "llama3-3b", "llama3-8b"}; }
 
-absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std::string& dir) {
-  RETURN_IF_ERROR(WriteText(dir + "/config.json", ConfigJson(shape).dump(2)));
+absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std::string& dir,
+                              model::DType dtype) {
+  if (dtype != model::DType::kF32 && dtype != model::DType::kBF16 && dtype != model::DType::kF16) {
+    return absl::InvalidArgumentError("random checkpoints are written in f32, bf16 or f16");
+  }
+  RETURN_IF_ERROR(WriteText(dir + "/config.json", ConfigJson(shape, dtype).dump(2)));
   const int shards = shape.num_layers + 1;
   nlohmann::json weight_map = nlohmann::json::object();
   int64_t total_bytes = 0;
@@ -176,10 +192,11 @@ absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std:
   for (int layer = 0; layer < shape.num_layers; ++layer) {
     const std::string file = absl::StrFormat("model-%05d-of-%05d.safetensors", layer + 1, shards);
     RETURN_IF_ERROR(
-        WriteShard(dir, file, LayerTensors(shape, layer, seed), &weight_map, &total_bytes));
+        WriteShard(dir, file, LayerTensors(shape, layer, seed), dtype, &weight_map, &total_bytes));
   }
   const std::string last = absl::StrFormat("model-%05d-of-%05d.safetensors", shards, shards);
-  RETURN_IF_ERROR(WriteShard(dir, last, OuterTensors(shape, seed), &weight_map, &total_bytes));
+  RETURN_IF_ERROR(
+      WriteShard(dir, last, OuterTensors(shape, seed), dtype, &weight_map, &total_bytes));
   const nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}},
                                 {"weight_map", weight_map}};
   return WriteText(dir + "/model.safetensors.index.json", index.dump(2));

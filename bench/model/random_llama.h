@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/safetensors.h"
 
 namespace ropewire::bench {
 
@@ -30,15 +31,18 @@ struct LlamaShape {
 };
 
 // The shapes the benchmark knows by name: "small" (about 100M parameters, every weight fits a
-// large L3) and "large" (0.5B parameters, 2 GB of f32 weights, several times any LLC).
+// large L3), "large" (0.5B parameters, 2 GB of f32 weights, several times any LLC) and
+// "llama3-3b" (Llama-3.2-3B's shape: 3.6B parameters with its untied 128k-entry LM head) and
+// "llama3-8b" (Llama-3-8B's: 8.0B parameters, 16 GB in bf16).
 absl::StatusOr<LlamaShape> NamedShape(const std::string& name);
 std::vector<std::string> NamedShapeList();
 
 // Writes config.json, one safetensors shard per layer (plus one for embeddings, final norm and
 // lm_head) and model.safetensors.index.json into `dir`, which must exist. Weights are drawn
 // approximately from N(0, 0.02²) (norm scales are 1, as at initialisation), deterministically
-// from `seed`.
-absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std::string& dir);
+// from `seed`, and stored as `dtype` (kF32, kBF16 or kF16).
+absl::Status WriteRandomLlama(const LlamaShape& shape, uint64_t seed, const std::string& dir,
+                              model::DType dtype = model::DType::kF32);
 
 // A fresh directory under `parent` that is removed, with everything in it, on destruction.
 class ScratchDir {
