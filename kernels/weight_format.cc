@@ -72,9 +72,12 @@ void QuantizeQ8_0(const float* x, int64_t n, BlockQ8_0* y) {
   }
 }
 
+// Q4_0 with the block scale chosen for the least squared error, not just from the largest value:
+// with 16 levels the simple choice (largest magnitude → -8) wastes a level on one outlier. The
+// candidates map the largest magnitude to -(8 ± 0.9) steps; for each rounding, the best scale is
+// the least-squares one, Σx·q / Σq². The blocks are GGUF's Q4_0, read by every Q4_0 kernel.
 void QuantizeQ4_0(const float* x, int64_t n, BlockQ4_0* y) {
   for (int64_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
-    // The signed value of largest magnitude maps to -8, so the other sign keeps 7 steps.
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < kQuantBlock; ++j) {
       if (std::fabs(x[j]) > amax) {
@@ -82,13 +85,29 @@ void QuantizeQ4_0(const float* x, int64_t n, BlockQ4_0* y) {
         max = x[j];
       }
     }
-    const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = FloatToHalf(d);
+    int8_t best_q[kQuantBlock] = {};
+    float best_d = 0.0f;
+    if (max != 0.0f) {
+      double best_fit = -1.0;  // Σx·q² / Σq²: the squared error is Σx² minus this
+      for (int step = -9; step <= 9; ++step) {
+        const float inverse = -(8.0f + 0.1f * float(step)) / max;
+        int8_t q[kQuantBlock];
+        double xq = 0.0, qq = 0.0;
+        for (int j = 0; j < kQuantBlock; ++j) {
+          q[j] = int8_t(std::clamp(int(std::lround(x[j] * inverse)), -8, 7));
+          xq += double(x[j]) * q[j];
+          qq += double(q[j]) * q[j];
+        }
+        if (qq > 0.0 && xq * xq / qq > best_fit) {
+          best_fit = xq * xq / qq;
+          best_d = float(xq / qq);
+          std::copy(q, q + kQuantBlock, best_q);
+        }
+      }
+    }
+    y[b].d = FloatToHalf(best_d);
     for (int j = 0; j < kQuantBlock / 2; ++j) {
-      const uint8_t lo = uint8_t(std::min(15, int(int8_t(x[j] * id + 8.5f))));
-      const uint8_t hi = uint8_t(std::min(15, int(int8_t(x[j + 16] * id + 8.5f))));
-      y[b].qs[j] = uint8_t(lo | (hi << 4));
+      y[b].qs[j] = uint8_t((best_q[j] + 8) | ((best_q[j + 16] + 8) << 4));
     }
   }
 }
