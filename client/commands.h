@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/cli_flags.h"
+#include "client/rpc_util.h"
 
 namespace ropewire::client {
 
@@ -13,15 +14,17 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitRpcError = 1;
 inline constexpr int kExitUsage = 2;
 
-// Flags every subcommand accepts.
+// Flags every subcommand accepts: where the server is, how to reach it, and call deadlines.
 struct GlobalFlags {
-  std::string target = "localhost:50051";
+  Connection connection;
   double timeout_s = 0;  // 0: the command's own default
   double TimeoutOr(double fallback) const { return timeout_s > 0 ? timeout_s : fallback; }
+  const std::string& target() const { return connection.target; }
 };
 
-// Adds the global flags to `flags` and parses `args`. Returns -1 to go on, or the exit code to
-// stop with (after printing help, or an error naming the flag).
+// Adds the global flags to `flags` and parses `args`; the API key defaults to $ROPEWIRE_API_KEY.
+// Returns -1 to go on, or the exit code to stop with (after printing help, or an error naming
+// the flag).
 int ParseCommandFlags(const std::string& command, base::CliFlags& flags, GlobalFlags* global,
                       const std::vector<std::string>& args);
 

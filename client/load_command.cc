@@ -63,7 +63,7 @@ absl::Status CheckLoadFlags(const LoadFlags& f) {
 absl::StatusOr<LoadOptions> BuildLoadOptions(const LoadFlags& f, const GlobalFlags& global) {
   if (absl::Status s = CheckLoadFlags(f); !s.ok()) return s;
   LoadOptions options;
-  options.target = global.target;
+  options.connection = global.connection;
   options.connections = f.connections;
   options.concurrency = f.concurrency;
   options.rate = f.rate;
@@ -84,7 +84,7 @@ absl::StatusOr<LoadOptions> BuildLoadOptions(const LoadFlags& f, const GlobalFla
 }
 
 nlohmann::json ConfigJson(const LoadOptions& o, const v1::ModelInfo& info) {
-  return {{"target", o.target},
+  return {{"target", o.connection.target},
           {"mode", o.rate > 0 ? "poisson" : "closed-loop"},
           {"concurrency", o.rate > 0 ? 0 : o.concurrency},
           {"rate", o.rate},
@@ -142,10 +142,11 @@ int RunLoadCommand(const std::vector<std::string>& raw_args) {
   v1::ModelInfo info;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(30));
-  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.target))
+  Authorize(&context, global.connection);
+  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.connection))
                             ->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
   if (!status.ok()) {
-    std::cerr << "ropewire-cli: load: GetModelInfo (" << global.target
+    std::cerr << "ropewire-cli: load: GetModelInfo (" << global.target()
               << ") failed: " << DescribeStatus(status) << "\n";
     return kExitRpcError;
   }

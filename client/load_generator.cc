@@ -71,9 +71,10 @@ class RunState {
 class StreamCall : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
  public:
   StreamCall(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request,
-             double timeout_s)
+             const LoadOptions& options)
       : run_(run), request_(std::move(request)) {
-    SetDeadline(&context_, timeout_s);
+    SetDeadline(&context_, options.timeout_s);
+    Authorize(&context_, options.connection);
     record_.prompt_tokens = request_.prompt_token_ids_size();
     sent_ = Clock::now();
     record_.start_s = SecondsBetween(run_->start(), sent_);
@@ -126,9 +127,10 @@ class StreamCall : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
 class UnaryCall {
  public:
   static void Start(RunState* run, v1::Inference::Stub* stub, v1::GenerateRequest request,
-                    double timeout_s) {
+                    const LoadOptions& options) {
     auto* call = new UnaryCall(run, std::move(request));
-    SetDeadline(&call->context_, timeout_s);
+    SetDeadline(&call->context_, options.timeout_s);
+    Authorize(&call->context_, options.connection);
     stub->async()->Generate(&call->context_, &call->request_, &call->response_,
                             [call](grpc::Status status) { call->Done(status); });
   }
@@ -199,9 +201,9 @@ absl::StatusOr<std::vector<std::unique_ptr<v1::Inference::Stub>>> ConnectAll(
     const LoadOptions& options) {
   std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
   for (int i = 0; i < options.connections; ++i) {
-    auto channel = MakeChannel(options.target, i);
+    auto channel = MakeChannel(options.connection, i);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-      return absl::UnavailableError(absl::StrCat("cannot connect to ", options.target,
+      return absl::UnavailableError(absl::StrCat("cannot connect to ", options.connection.target,
                                                  " (connection ", i + 1, " of ",
                                                  options.connections, ")"));
     }
@@ -236,9 +238,9 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
     v1::Inference::Stub* stub = (*stubs)[issued % stubs->size()].get();
     run.Started();
     if (options.stream) {
-      new StreamCall(&run, stub, std::move(request), options.timeout_s);
+      new StreamCall(&run, stub, std::move(request), options);
     } else {
-      UnaryCall::Start(&run, stub, std::move(request), options.timeout_s);
+      UnaryCall::Start(&run, stub, std::move(request), options);
     }
   }
   run.WaitAllDone();

@@ -11,12 +11,13 @@
 #include "absl/status/statusor.h"
 #include "client/length_distribution.h"
 #include "client/load_stats.h"
+#include "client/rpc_util.h"
 #include "ropewire/v1/inference.pb.h"
 
 namespace ropewire::client {
 
 struct LoadOptions {
-  std::string target = "localhost:50051";
+  Connection connection;  // resolved (Connection::Resolve)
   int connections = 1;
   int concurrency = 1;    // closed loop: requests kept in flight (when rate == 0)
   double rate = 0;        // > 0: open loop, Poisson arrivals at this many requests/s

@@ -6,12 +6,34 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
+
 namespace ropewire::client {
 
-// A plaintext channel to `target` (HOST:PORT). Channels with different `connection_index` never
-// share a TCP connection: gRPC would otherwise pool identical channels onto one subchannel, and
-// an L4 balancer in front of several replicas would then see a single connection.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int connection_index = 0);
+// How to reach a server: its address, TLS, and the API key every call carries.
+struct Connection {
+  std::string target = "localhost:50051";
+  bool tls = false;             // TLS with the system's trusted roots (implied by --tls-ca etc.)
+  std::string tls_ca;           // PEM roots that signed the server's certificate
+  std::string tls_cert;         // PEM client certificate for mutual TLS (with tls_key)
+  std::string tls_key;          // its private key
+  std::string tls_server_name;  // the name to check the server's certificate against
+  std::string api_key;          // sent as `authorization: Bearer <key>`; never printed
+
+  // Reads the TLS files and fills `credentials`; INVALID_ARGUMENT naming the flag on a problem.
+  absl::Status Resolve();
+  bool UsesTls() const;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+
+// A channel to the connection's target (Resolve() first). Channels with different
+// `connection_index` never share a TCP connection: gRPC would otherwise pool identical channels
+// onto one subchannel, and an L4 balancer in front of several replicas would then see a single
+// connection.
+std::shared_ptr<grpc::Channel> MakeChannel(const Connection& connection, int connection_index = 0);
+
+// Adds the connection's API key to a call, when it has one.
+void Authorize(grpc::ClientContext* context, const Connection& connection);
 
 // The canonical upper-case name of a gRPC status code, e.g. "UNAVAILABLE".
 std::string StatusCodeName(grpc::StatusCode code);

@@ -1,4 +1,5 @@
 // generate, tokenize, info, stats and health: one RPC each (generate optionally streamed).
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -23,7 +24,7 @@ constexpr double kDefaultCallTimeoutS = 600;
 constexpr double kDefaultHealthTimeoutS = 5;
 
 int Fail(const std::string& what, const grpc::Status& status, const GlobalFlags& global) {
-  std::cerr << "ropewire-cli: " << what << " (" << global.target
+  std::cerr << "ropewire-cli: " << what << " (" << global.target()
             << ") failed: " << DescribeStatus(status) << "\n";
   return kExitRpcError;
 }
@@ -59,6 +60,7 @@ int GenerateUnary(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
                   const GlobalFlags& global) {
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
+  Authorize(&context, global.connection);
   v1::GenerateResponse response;
   grpc::Status status = stub.Generate(&context, request, &response);
   if (!status.ok()) return Fail("generate", status, global);
@@ -82,6 +84,7 @@ int GenerateStreaming(v1::Inference::Stub& stub, const v1::GenerateRequest& requ
                       const GlobalFlags& global) {
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
+  Authorize(&context, global.connection);
   auto reader = stub.GenerateStream(&context, request);
   v1::GenerateStreamResponse message;
   v1::GenerateStreamResponse last;
@@ -113,9 +116,20 @@ int GenerateStreaming(v1::Inference::Stub& stub, const v1::GenerateRequest& requ
 
 int ParseCommandFlags(const std::string& command, base::CliFlags& flags, GlobalFlags* global,
                       const std::vector<std::string>& args) {
-  flags.Add("target", &global->target, "server address HOST:PORT");
+  Connection& c = global->connection;
+  if (const char* key = std::getenv("ROPEWIRE_API_KEY")) c.api_key = key;
+  flags.Add("target", &c.target, "server address HOST:PORT");
   flags.Add("timeout", &global->timeout_s,
             "per-call deadline in seconds (0: the command's default)");
+  flags.Add("api-key", &c.api_key,
+            "API key, sent as `authorization: Bearer <key>` (default: $ROPEWIRE_API_KEY; the "
+            "variable keeps it out of the process list)");
+  flags.Add("tls", &c.tls, "connect over TLS, trusting the system's root certificates");
+  flags.Add("tls-ca", &c.tls_ca, "PEM CA certificates to trust for the server (implies --tls)");
+  flags.Add("tls-cert", &c.tls_cert, "PEM client certificate for mutual TLS (with --tls-key)");
+  flags.Add("tls-key", &c.tls_key, "PEM private key of --tls-cert");
+  flags.Add("tls-server-name", &c.tls_server_name,
+            "name to verify the server's certificate against, when --target is an address");
   std::vector<std::string> words = {"ropewire-cli"};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -132,6 +146,7 @@ int ParseCommandFlags(const std::string& command, base::CliFlags& flags, GlobalF
     return UsageError(command, "unexpected argument \"" + flags.positional().front() + "\"");
   }
   if (global->timeout_s < 0) return UsageError(command, "--timeout must be >= 0");
+  if (absl::Status s = c.Resolve(); !s.ok()) return UsageError(command, std::string(s.message()));
   return -1;
 }
 
@@ -170,7 +185,7 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   if (absl::Status s = ApplySamplingFlags(sampling, &request); !s.ok()) {
     return UsageError("generate", std::string(s.message()));
   }
-  auto stub = v1::Inference::NewStub(MakeChannel(global.target));
+  auto stub = v1::Inference::NewStub(MakeChannel(global.connection));
   return stream ? GenerateStreaming(*stub, request, json, global)
                 : GenerateUnary(*stub, request, json, global);
 }
@@ -191,8 +206,9 @@ int RunTokenize(const std::vector<std::string>& args) {
   v1::TokenizeResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
-  grpc::Status status =
-      v1::Inference::NewStub(MakeChannel(global.target))->Tokenize(&context, request, &response);
+  Authorize(&context, global.connection);
+  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.connection))
+                            ->Tokenize(&context, request, &response);
   if (!status.ok()) return Fail("tokenize", status, global);
   std::cout << (json ? ToJson(response, false) : absl::StrJoin(response.token_ids(), " ")) << "\n";
   return kExitOk;
@@ -207,7 +223,8 @@ int RunInfo(const std::vector<std::string>& args) {
   v1::ModelInfo info;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
-  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.target))
+  Authorize(&context, global.connection);
+  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.connection))
                             ->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
   if (!status.ok()) return Fail("info", status, global);
   std::cout << (json ? ToJson(info, true) + "\n" : ToPrettyText(info));
@@ -223,7 +240,8 @@ int RunStats(const std::vector<std::string>& args) {
   v1::ServerStats stats;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultCallTimeoutS));
-  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.target))
+  Authorize(&context, global.connection);
+  grpc::Status status = v1::Inference::NewStub(MakeChannel(global.connection))
                             ->GetServerStats(&context, v1::GetServerStatsRequest(), &stats);
   if (!status.ok()) return Fail("stats", status, global);
   std::cout << (json ? ToJson(stats, true) + "\n" : ToPrettyText(stats));
@@ -243,7 +261,8 @@ int RunHealth(const std::vector<std::string>& args) {
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, global.TimeoutOr(kDefaultHealthTimeoutS));
-  grpc::Status status = grpc::health::v1::Health::NewStub(MakeChannel(global.target))
+  Authorize(&context, global.connection);
+  grpc::Status status = grpc::health::v1::Health::NewStub(MakeChannel(global.connection))
                             ->Check(&context, request, &response);
   if (!status.ok()) return Fail("health check", status, global);
   std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";

@@ -69,8 +69,6 @@ Engine::~Engine() { Stop(std::chrono::milliseconds(0)); }
 
 absl::Status Engine::Validate(const GenerationRequest& request) const {
   const int64_t vocab = executor_->config().vocab_size;
-  if (request.prompt.empty())
-    return absl::InvalidArgumentError("prompt must hold at least one token");
   for (int32_t id : request.prompt) {
     if (id < 0 || id >= vocab) {
       return absl::InvalidArgumentError(
@@ -83,35 +81,9 @@ absl::Status Engine::Validate(const GenerationRequest& request) const {
           absl::StrCat("stop_token_ids: ", id, " is outside the vocabulary [0, ", vocab, ")"));
     }
   }
-  if (request.max_tokens < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
-  }
   if (absl::Status s = request.sampling.Validate(vocab); !s.ok()) return s;
-  // Length and capacity limits, the same checks Scheduler::Add makes, answered here so the
-  // caller hears at once.
-  const SchedulerConfig& c = config_.scheduler;
-  const int64_t total = int64_t(request.prompt.size()) + request.max_tokens;
-  const bool shifts = c.context_shift_sink_tokens >= 0;
-  if (shifts && static_cast<int64_t>(request.prompt.size()) >= c.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", request.prompt.size(),
-        " tokens) must be shorter than the maximum model length of ", c.max_model_len));
-  }
-  if (!shifts && total > c.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", request.prompt.size(), " tokens) + max_tokens (", request.max_tokens,
-        ") = ", total, " exceeds the maximum model length of ", c.max_model_len));
-  }
-  const int64_t reserve =
-      c.static_batching || shifts ? std::min<int64_t>(total, c.max_model_len) : total;
-  const int64_t blocks = (reserve + block_size() - 1) / block_size();
-  if (blocks > num_blocks()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", blocks,
-                                                     " KV blocks but the cache has ", num_blocks(),
-                                                     "; it can never fit"));
-  }
-  return absl::OkStatus();
+  // Length and capacity: the scheduler's own check, answered here so the caller hears at once.
+  return scheduler_->CheckAdmissible(request);
 }
 
 absl::Status Engine::Submit(GenerationRequest request, std::shared_ptr<OutputSink> sink) {
@@ -129,7 +101,7 @@ absl::Status Engine::Submit(GenerationRequest request, std::shared_ptr<OutputSin
   if (!request.sampling.seed)
     request.sampling.seed = seed_base_ + seeds_drawn_++ * 0x9e3779b97f4a7c15ull;
   accepted_ids_.emplace(request.request_id, 0);
-  inbox_.push_back({std::move(request), std::move(sink)});
+  inbox_.push_back({std::move(request), std::move(sink), Clock::now()});
   wake_.notify_one();
   return absl::OkStatus();
 }
@@ -160,7 +132,7 @@ EngineStats Engine::Stats() const {
 // ---------------------------------------------------------------------------------------------
 // Engine thread
 
-void Engine::Deliver(const SequenceUpdate& update, const std::string& error) {
+void Engine::Deliver(const SequenceUpdate& update, const absl::Status& status) {
   auto it = live_.find(update.seq_id);
   if (it == live_.end()) return;
   RequestOutput out;
@@ -168,7 +140,9 @@ void Engine::Deliver(const SequenceUpdate& update, const std::string& error) {
   out.new_tokens = update.new_tokens;
   out.finished = update.finished;
   out.reason = update.reason;
-  out.error = error;
+  out.status = status;
+  out.submitted = it->second.submitted;
+  out.first_scheduled = it->second.first_scheduled;
   out.prompt_tokens = update.num_prompt_tokens;
   out.completion_tokens = update.num_output_tokens;
   out.cached_prompt_tokens = update.num_cached_prompt_tokens;
@@ -201,17 +175,11 @@ void Engine::TakeInbox() {
     const uint64_t seed = *p.request.sampling.seed;
     auto id = scheduler_->Add(std::move(p.request), seed);
     if (!id.ok()) {
-      RequestOutput out;
-      out.request_id = request_id;
-      out.finished = true;
-      out.reason = FinishReason::kError;
-      out.error = std::string(id.status().message());
-      p.sink->OnOutput(out);
-      std::lock_guard<std::mutex> lock(mu_);
-      accepted_ids_.erase(request_id);
+      // Submit() checked a queue count from the last step; the scheduler's is exact.
+      FinishUnscheduled(p, FinishReason::kError, id.status());
       continue;
     }
-    live_[*id] = {request_id, std::move(p.sink)};
+    live_[*id] = {request_id, std::move(p.sink), p.submitted, std::nullopt};
     ids_[request_id] = *id;
   }
   for (const std::string& request_id : aborts) {
@@ -222,11 +190,32 @@ void Engine::TakeInbox() {
   for (const auto& update : scheduler_->ExpireDeadlines(Clock::now())) Deliver(update);
 }
 
-void Engine::FinishAll(FinishReason reason, const std::string& error) {
+void Engine::FinishUnscheduled(Pending& pending, FinishReason reason, const absl::Status& status) {
+  RequestOutput out;
+  out.request_id = pending.request.request_id;
+  out.finished = true;
+  out.reason = reason;
+  out.status = status;
+  out.prompt_tokens = static_cast<int>(pending.request.prompt.size());
+  out.submitted = pending.submitted;
+  pending.sink->OnOutput(out);
+  std::lock_guard<std::mutex> lock(mu_);
+  accepted_ids_.erase(out.request_id);
+}
+
+void Engine::FinishAll(FinishReason reason, const absl::Status& status) {
   std::vector<int64_t> ids;
   for (const auto& [id, live] : live_) ids.push_back(id);
   for (int64_t id : ids) {
-    if (auto update = scheduler_->Finish(id, reason)) Deliver(*update, error);
+    if (auto update = scheduler_->Finish(id, reason)) Deliver(*update, status);
+  }
+}
+
+void Engine::NoteFirstScheduled(const SchedulerOutput& plan, Clock::time_point when) {
+  for (const auto& entry : plan.scheduled) {
+    if (!entry.admitted) continue;
+    auto it = live_.find(entry.seq_id);
+    if (it != live_.end() && !it->second.first_scheduled) it->second.first_scheduled = when;
   }
 }
 
@@ -241,14 +230,8 @@ bool Engine::WaitForWork() {
         std::vector<Pending> inbox;
         inbox.swap(inbox_);
         lock.unlock();
-        for (Pending& p : inbox) {
-          RequestOutput out;
-          out.request_id = p.request.request_id;
-          out.finished = true;
-          out.reason = FinishReason::kCancelled;
-          p.sink->OnOutput(out);
-        }
-        FinishAll(FinishReason::kCancelled, "");
+        for (Pending& p : inbox) FinishUnscheduled(p, FinishReason::kCancelled, absl::OkStatus());
+        FinishAll(FinishReason::kCancelled, absl::OkStatus());
         return false;
       }
     }
@@ -262,13 +245,15 @@ void Engine::RunStep() {
   const double cpu0 = ThreadCpuSeconds();
   SchedulerOutput plan = scheduler_->Plan();
   if (plan.empty()) return;
+  NoteFirstScheduled(plan, t0);
   const Clock::time_point t1 = Clock::now();
   const double cpu1 = ThreadCpuSeconds();
   absl::Status status = executor_->Execute(plan.plan, &logits_);
   const Clock::time_point t2 = Clock::now();
   if (!status.ok()) {
-    // A failed step fails the sequences in it; the rest of the engine carries on.
-    const std::string error = absl::StrCat("model step failed: ", status.message());
+    // A failed step fails the sequences in it (with the executor's code); the rest of the
+    // engine carries on.
+    const absl::Status error(status.code(), absl::StrCat("model step failed: ", status.message()));
     // Apply the plan's block operations and preemptions with no sampled tokens, then fail
     // the sequences that were in the step.
     SchedulerOutput applied = plan;
@@ -296,6 +281,10 @@ void Engine::RunStep() {
   for (const auto& update : updates) Deliver(update);
   const Clock::time_point t4 = Clock::now();
   const double cpu4 = ThreadCpuSeconds();
+  if (config_.on_step) {
+    config_.on_step({Seconds(t4 - t0), Seconds(t2 - t1), plan.plan.num_tokens(),
+                     static_cast<int>(plan.scheduled.size())});
+  }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.steps += 1;
   stats_.generated_tokens += static_cast<int64_t>(samples.size());

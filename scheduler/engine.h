@@ -8,8 +8,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -29,10 +31,17 @@ struct RequestOutput {
   std::vector<model::SampledToken> new_tokens;
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
-  std::string error;  // when reason is kError
+  // Why a request ended with kError, code included: RESOURCE_EXHAUSTED or INVALID_ARGUMENT when
+  // the scheduler refused it after Submit() accepted it, the executor's own code when a model
+  // step failed. OK for every other reason.
+  absl::Status status;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache
+  // When Submit() accepted the request, and when a step first scheduled it (unset until then):
+  // the difference is the time it queued.
+  Clock::time_point submitted;
+  std::optional<Clock::time_point> first_scheduled;
 };
 
 class OutputSink {
@@ -44,9 +53,19 @@ class OutputSink {
   virtual bool OnOutput(const RequestOutput& output) = 0;
 };
 
+// One engine step as the engine thread saw it, for metrics.
+struct StepRecord {
+  double step_seconds = 0;   // wall time from Plan to the end of Commit and delivery
+  double model_seconds = 0;  // the executor's share of it
+  int num_tokens = 0;        // tokens fed to the model (prompt chunks + decodes)
+  int num_sequences = 0;
+};
+
 struct EngineConfig {
   SchedulerConfig
       scheduler;  // max_model_len and eos_token_ids are taken from the model when 0/empty
+  // Called on the engine thread after every step that ran the model; must not block.
+  std::function<void(const StepRecord&)> on_step;
 };
 
 struct EngineStats {
@@ -57,8 +76,8 @@ struct EngineStats {
   int block_size = 0;
   int64_t steps = 0;
   int64_t generated_tokens = 0;
-  int64_t prompt_tokens = 0;
-  int64_t prefix_hit_tokens = 0;
+  int64_t prompt_tokens = 0;      // prompt tokens looked up in the prefix cache (every admission)
+  int64_t prefix_hit_tokens = 0;  // of those, tokens the prefix cache served
   int64_t preemptions = 0;
   double schedule_seconds = 0;  // Plan + Commit + sampling bookkeeping on the engine thread (wall)
   // The same phases in the engine thread's CPU time: what scheduling costs, without the time
@@ -78,7 +97,9 @@ class Engine {
 
   // Validates and queues a request. Errors: INVALID_ARGUMENT (a bad parameter, named),
   // RESOURCE_EXHAUSTED (queue full, or the request can never fit in the KV cache),
-  // ALREADY_EXISTS (a live request has this id), UNAVAILABLE (stopping).
+  // ALREADY_EXISTS (a live request has this id), UNAVAILABLE (stopping). The queue count it
+  // checks is refreshed after each step, so the scheduler may still refuse a request accepted
+  // here; that request then ends with kError and RESOURCE_EXHAUSTED in its output's status.
   absl::Status Submit(GenerationRequest request, std::shared_ptr<OutputSink> sink);
   // Ends a request at the next step boundary (finish reason kCancelled); unknown ids are ignored.
   void Abort(const std::string& request_id);
@@ -97,10 +118,13 @@ class Engine {
   struct Pending {
     GenerationRequest request;
     std::shared_ptr<OutputSink> sink;
+    Clock::time_point submitted;
   };
   struct Live {
     std::string request_id;
     std::shared_ptr<OutputSink> sink;
+    Clock::time_point submitted;
+    std::optional<Clock::time_point> first_scheduled;
   };
 
   absl::Status Validate(const GenerationRequest& request) const;
@@ -108,8 +132,11 @@ class Engine {
   bool WaitForWork();  // false when the loop should exit
   void TakeInbox();
   void RunStep();
-  void Deliver(const SequenceUpdate& update, const std::string& error = "");
-  void FinishAll(FinishReason reason, const std::string& error);
+  void Deliver(const SequenceUpdate& update, const absl::Status& status = absl::OkStatus());
+  void FinishAll(FinishReason reason, const absl::Status& status);
+  // Ends a request the scheduler never took (refused, or still queued when a stop ran out).
+  void FinishUnscheduled(Pending& pending, FinishReason reason, const absl::Status& status);
+  void NoteFirstScheduled(const SchedulerOutput& plan, Clock::time_point when);
   void PublishStats();
 
   std::unique_ptr<model::StepExecutor> executor_;

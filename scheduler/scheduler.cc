@@ -36,7 +36,10 @@ Scheduler::Scheduler(const SchedulerConfig& config, int num_blocks, int block_si
 
 Scheduler::Scheduler(const SchedulerConfig& config, int num_blocks, int block_size,
                      bool prefix_caching)
-    : config_(config), block_size_(block_size), blocks_(num_blocks, block_size, prefix_caching) {}
+    : config_(config),
+      block_size_(block_size),
+      total_blocks_(num_blocks),
+      blocks_(num_blocks, block_size, prefix_caching) {}
 
 int64_t Scheduler::LifetimeReserve(int64_t total) const {
   // A context shift keeps a sequence within max_model_len however long it generates.
@@ -44,14 +47,14 @@ int64_t Scheduler::LifetimeReserve(int64_t total) const {
   return shifts ? std::min<int64_t>(total, config_.max_model_len) : total;
 }
 
-absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed) {
-  const int prompt = static_cast<int>(request.prompt.size());
+absl::Status Scheduler::CheckAdmissible(const GenerationRequest& request) const {
+  const int64_t prompt = static_cast<int64_t>(request.prompt.size());
   if (prompt == 0) return absl::InvalidArgumentError("prompt must hold at least one token");
   if (request.max_tokens < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
   }
-  const int64_t total = int64_t(prompt) + request.max_tokens;
+  const int64_t total = prompt + request.max_tokens;
   const bool shifts = config_.context_shift_sink_tokens >= 0;
   if (shifts && prompt >= config_.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -63,15 +66,20 @@ absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed)
         "prompt (", prompt, " tokens) + max_tokens (", request.max_tokens, ") = ", total,
         " exceeds the maximum model length of ", config_.max_model_len));
   }
-  const int reserve = static_cast<int>(LifetimeReserve(total));
-  if (BlocksFor(reserve) > blocks_.num_blocks()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "request needs ", BlocksFor(reserve), " KV blocks of ", block_size_,
-        " tokens but the whole cache has ", blocks_.num_blocks(), "; it can never fit"));
-  }
-  if (NumWaiting() >= config_.max_waiting) {
+  const int64_t blocks = (LifetimeReserve(total) + block_size_ - 1) / block_size_;
+  if (blocks > total_blocks_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("the queue is full (", config_.max_waiting, " waiting requests)"));
+        absl::StrCat("request needs ", blocks, " KV blocks of ", block_size_,
+                     " tokens but the whole cache has ", total_blocks_, "; it can never fit"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Scheduler::Add(GenerationRequest request, uint64_t seed) {
+  if (absl::Status admissible = CheckAdmissible(request); !admissible.ok()) return admissible;
+  if (NumWaiting() >= config_.max_waiting) {
+    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (", config_.max_waiting,
+                                                     " waiting requests); retry later"));
   }
   auto seq = std::make_unique<Sequence>();
   seq->id = next_id_++;

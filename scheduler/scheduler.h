@@ -97,9 +97,14 @@ class Scheduler {
   Scheduler(const SchedulerConfig& config, int num_blocks, int block_size);
   virtual ~Scheduler() = default;
 
-  // Queues a request. Errors: empty prompt or prompt + max_tokens beyond max_model_len
-  // (INVALID_ARGUMENT); a request that could never fit in the whole cache, or a full queue
-  // (RESOURCE_EXHAUSTED).
+  // The length and capacity checks every request must pass to be queued: an empty prompt,
+  // max_tokens < 1, or prompt + max_tokens beyond max_model_len (INVALID_ARGUMENT); a request
+  // that could never fit in the whole cache (RESOURCE_EXHAUSTED). It reads only the
+  // configuration, so any thread may call it: Engine::Submit answers with it before queueing,
+  // and Add() applies the same check again.
+  absl::Status CheckAdmissible(const GenerationRequest& request) const;
+
+  // Queues a request: CheckAdmissible()'s errors, or RESOURCE_EXHAUSTED for a full queue.
   absl::StatusOr<int64_t> Add(GenerationRequest request, uint64_t seed);
 
   SchedulerOutput Plan() const;
@@ -187,6 +192,7 @@ class Scheduler {
 
   SchedulerConfig config_;
   int block_size_;
+  const int total_blocks_;  // blocks_.num_blocks(), readable from any thread
   BlockManager blocks_;
   std::unordered_map<int64_t, std::unique_ptr<Sequence>> sequences_;
   std::map<int64_t, int64_t> waiting_;  // arrival -> seq id

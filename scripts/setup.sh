@@ -26,9 +26,12 @@ PACKAGES=(
   libabsl-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libpcre2-dev libicu-dev
-  grpc-proto
+  grpc-proto prometheus-cpp-dev libcivetweb-dev libssl-dev
 )
-TEST_PACKAGES=(haproxy nginx docker-compose python3 python3-venv clang-format)
+# clang (with libFuzzer and the sanitizer runtimes) builds the fuzz targets and the ASan/UBSan
+# test build; openssl makes the test certificate authorities.
+TEST_PACKAGES=(haproxy nginx docker-compose python3 python3-venv clang-format
+               clang libclang-rt-14-dev openssl)
 if [ "$BUILD_ONLY" -eq 0 ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 install_debian_packages() {

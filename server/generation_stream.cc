@@ -1,6 +1,7 @@
 #include "server/generation_stream.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/status_mapping.h"
 
 namespace ropewire::server {
 
@@ -36,30 +37,74 @@ void GenerationStream::Finalize(const scheduler::RequestOutput& output) {
   usage_.set_completion_tokens(static_cast<uint32_t>(tokens_.size()));
   usage_.set_cached_prompt_tokens(output.cached_prompt_tokens);
   switch (output.reason) {
-    case FinishReason::kStopToken: finish_reason_ = v1::FINISH_REASON_STOP; break;
-    case FinishReason::kStopString: finish_reason_ = v1::FINISH_REASON_STOP_STRING; break;
-    case FinishReason::kLength: finish_reason_ = v1::FINISH_REASON_LENGTH; break;
+    case FinishReason::kStopToken:
+      finish_reason_ = v1::FINISH_REASON_STOP;
+      finish_name_ = "stop";
+      break;
+    case FinishReason::kStopString:
+      finish_reason_ = v1::FINISH_REASON_STOP_STRING;
+      finish_name_ = "stop_string";
+      break;
+    case FinishReason::kLength:
+      finish_reason_ = v1::FINISH_REASON_LENGTH;
+      finish_name_ = "length";
+      break;
     case FinishReason::kCancelled:
       finish_reason_ = v1::FINISH_REASON_CANCELLED;
+      finish_name_ = "cancelled";
       final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");
       break;
     case FinishReason::kDeadline:
       finish_reason_ = v1::FINISH_REASON_CANCELLED;
+      finish_name_ = "deadline";
       final_status_ =
           grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
       break;
     case FinishReason::kError:
     case FinishReason::kNone:
-      final_status_ = grpc::Status(grpc::StatusCode::INTERNAL,
-                                   output.error.empty() ? "generation failed" : output.error);
+      finish_name_ = "error";
+      // The engine's status keeps its code: a request the scheduler refused after Submit()
+      // accepted it is RESOURCE_EXHAUSTED, like one Submit() refused itself.
+      final_status_ = output.status.ok()
+                          ? grpc::Status(grpc::StatusCode::INTERNAL, "generation failed")
+                          : ToGrpcStatus(output.status);
       break;
   }
+}
+
+void GenerationStream::SetTiming(ServerClock::time_point received, ServerMetrics* metrics) {
+  std::lock_guard<std::mutex> lock(mu_);
+  received_ = received;
+  metrics_ = metrics;
+}
+
+void GenerationStream::ObserveTiming(const scheduler::RequestOutput& output) {
+  if (!queue_seconds_ && output.first_scheduled) {
+    queue_seconds_ =
+        std::chrono::duration<double>(*output.first_scheduled - output.submitted).count();
+  }
+  if (output.new_tokens.empty()) return;
+  const ServerClock::time_point now = ServerClock::now();
+  if (!first_token_at_) {
+    first_token_at_ = now;
+    if (metrics_ != nullptr) {
+      metrics_->ObserveFirstToken(std::chrono::duration<double>(now - received_).count(),
+                                  output.prompt_tokens);
+    }
+  } else if (metrics_ != nullptr) {
+    // Tokens that arrive together share the gap since the previous ones.
+    const double gap = std::chrono::duration<double>(now - last_token_at_).count() /
+                       static_cast<double>(output.new_tokens.size());
+    for (size_t i = 0; i < output.new_tokens.size(); ++i) metrics_->ObserveInterToken(gap);
+  }
+  last_token_at_ = now;
 }
 
 bool GenerationStream::OnOutput(const scheduler::RequestOutput& output) {
   bool keep_going = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    ObserveTiming(output);
     for (const auto& token : output.new_tokens) {
       AppendToken(token);
       if (!streamer_ || !keep_going) continue;
@@ -139,6 +184,20 @@ void GenerationStream::FillResponse(v1::GenerateResponse* response) const {
   response->set_stop_string(stop_string_);
   *response->mutable_usage() = usage_;
   for (const auto& lp : logprobs_all_) *response->add_logprobs() = lp;
+}
+
+void GenerationStream::FillRecord(CallRecord* record) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  record->request_id = request_id_;
+  record->completion_tokens = static_cast<int>(tokens_.size());
+  record->queue_seconds = queue_seconds_;
+  if (first_token_at_) {
+    record->ttft_seconds = std::chrono::duration<double>(*first_token_at_ - received_).count();
+  }
+  if (!finished_) return;
+  record->finish_reason = finish_name_;
+  record->prompt_tokens = static_cast<int>(usage_.prompt_tokens());
+  record->cached_prompt_tokens = static_cast<int>(usage_.cached_prompt_tokens());
 }
 
 grpc::Status GenerationStream::FinalStatus() const {

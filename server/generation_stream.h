@@ -15,6 +15,8 @@
 
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/engine.h"
+#include "server/call_record.h"
+#include "server/metrics.h"
 #include "tokenizer/streaming.h"
 
 namespace ropewire::server {
@@ -24,6 +26,10 @@ class GenerationStream : public scheduler::OutputSink {
   // `tokenizer` may be null (token ids only); then `stop_strings` must be empty.
   GenerationStream(std::string request_id, const tokenizer::Tokenizer* tokenizer,
                    bool skip_special_tokens, std::vector<std::string> stop_strings, bool logprobs);
+
+  // Before Submit(): when the call arrived (the start of its time to first token), and the
+  // metrics that see its first token and inter-token gaps (null: none).
+  void SetTiming(ServerClock::time_point received, ServerMetrics* metrics);
 
   // Engine thread.
   bool OnOutput(const scheduler::RequestOutput& output) override;
@@ -41,10 +47,13 @@ class GenerationStream : public scheduler::OutputSink {
   void FillResponse(v1::GenerateResponse* response) const;
   grpc::Status FinalStatus() const;
   const std::string& request_id() const { return request_id_; }
+  // Token counts, finish reason (once finished), queue time and time to first token.
+  void FillRecord(CallRecord* record) const;
 
  private:
   void AppendToken(const model::SampledToken& token);
   void Finalize(const scheduler::RequestOutput& output);
+  void ObserveTiming(const scheduler::RequestOutput& output);
 
   const std::string request_id_;
   const bool logprobs_;
@@ -66,6 +75,14 @@ class GenerationStream : public scheduler::OutputSink {
   std::string stop_string_;
   v1::Usage usage_;
   grpc::Status final_status_;
+  std::string finish_name_;  // for logs and metrics: stop, stop_string, length, cancelled, ...
+
+  // Timing (written on the engine thread, read under mu_).
+  ServerClock::time_point received_ = ServerClock::now();
+  ServerMetrics* metrics_ = nullptr;
+  std::optional<ServerClock::time_point> first_token_at_;
+  ServerClock::time_point last_token_at_;
+  std::optional<double> queue_seconds_;
 
   std::mutex listener_mu_;
   std::function<void()> listener_;

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/model_info.h"
+#include "server/generate_reactors.h"
 #include "server/generation_stream.h"
+#include "server/message_codec.h"
 #include "server/model_info_message.h"
 #include "server/status_mapping.h"
 #include "spdlog/spdlog.h"
@@ -16,135 +18,38 @@ grpc::Status StillLoading() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
 }
 
-// Unary Generate: finishes when the engine reports the end, or on cancellation.
-class GenerateReactor : public grpc::ServerUnaryReactor {
- public:
-  GenerateReactor(InferenceService::Admission admission, v1::GenerateResponse* response)
-      : engine_(std::move(admission.engine)),
-        stream_(std::move(admission.stream)),
-        response_(response) {}
-
-  void Start(scheduler::GenerationRequest request) {
-    stream_->SetListener([this] { OnProgress(); });
-    absl::Status submitted = engine_->Submit(std::move(request), stream_);
-    if (!submitted.ok()) {
-      spdlog::info("request {}: rejected: {}", stream_->request_id(),
-                   std::string(submitted.message()));
-      FinishOnce(ToGrpcStatus(submitted));
-    }
+// The longest token string of the vocabulary, in bytes: no token covers more text than that
+// (byte-level and SentencePiece token strings are at least as long as the text they stand for).
+int64_t LongestTokenBytes(const tokenizer::Tokenizer& tokenizer) {
+  size_t longest = 1;
+  for (int32_t id = 0; id < tokenizer.id_limit(); ++id) {
+    if (const std::string* token = tokenizer.IdToToken(id))
+      longest = std::max(longest, token->size());
   }
-
-  void OnCancel() override {
-    engine_->Abort(stream_->request_id());
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-  }
-  void OnDone() override {
-    stream_->Detach();
-    delete this;
-  }
-
- private:
-  void OnProgress() {
-    if (!stream_->finished()) return;
-    grpc::Status status = stream_->FinalStatus();
-    if (status.ok()) stream_->FillResponse(response_);
-    FinishOnce(status);
-  }
-  void FinishOnce(const grpc::Status& status) {
-    if (finished_.exchange(true)) return;
-    Finish(status);
-  }
-
-  std::shared_ptr<scheduler::Engine> engine_;
-  std::shared_ptr<GenerationStream> stream_;
-  v1::GenerateResponse* response_;
-  std::atomic<bool> finished_{false};
-};
-
-// Server-streaming GenerateStream: one write in flight; what accumulates meanwhile is coalesced
-// into the next message.
-class GenerateStreamReactor : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
- public:
-  explicit GenerateStreamReactor(InferenceService::Admission admission)
-      : engine_(std::move(admission.engine)), stream_(std::move(admission.stream)) {}
-
-  void Start(scheduler::GenerationRequest request) {
-    stream_->SetListener([this] { MaybeWrite(); });
-    absl::Status submitted = engine_->Submit(std::move(request), stream_);
-    if (!submitted.ok()) {
-      spdlog::info("request {}: rejected: {}", stream_->request_id(),
-                   std::string(submitted.message()));
-      FinishOnce(ToGrpcStatus(submitted));
-    }
-  }
-
-  void OnWriteDone(bool ok) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      write_in_flight_ = false;
-      if (!ok) broken_ = true;
-    }
-    if (ok) {
-      MaybeWrite();
-      return;
-    }
-    // The client is gone: stop generating for it.
-    engine_->Abort(stream_->request_id());
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was broken"));
-  }
-  void OnCancel() override {
-    engine_->Abort(stream_->request_id());
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-  }
-  void OnDone() override {
-    stream_->Detach();
-    delete this;
-  }
-
- private:
-  void MaybeWrite() {
-    bool last = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (write_in_flight_ || finish_called_ || broken_) return;
-      if (!stream_->TakeChunk(&message_, &last)) return;
-      write_in_flight_ = true;
-      if (last) finish_called_ = true;
-    }
-    if (!last) {
-      StartWrite(&message_);
-      return;
-    }
-    const grpc::Status status = stream_->FinalStatus();
-    if (status.ok()) {
-      StartWriteAndFinish(&message_, grpc::WriteOptions(), status);
-    } else {
-      Finish(status);
-    }
-  }
-  void FinishOnce(const grpc::Status& status) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (finish_called_) return;
-      finish_called_ = true;
-    }
-    Finish(status);
-  }
-
-  std::shared_ptr<scheduler::Engine> engine_;
-  std::shared_ptr<GenerationStream> stream_;
-  std::mutex mu_;
-  v1::GenerateStreamResponse message_;
-  bool write_in_flight_ = false;
-  bool finish_called_ = false;
-  bool broken_ = false;
-};
+  return static_cast<int64_t>(longest);
+}
 
 }  // namespace
 
+const char* ServingStateName(ServingState state) {
+  switch (state) {
+    case ServingState::kLoading: return "loading";
+    case ServingState::kServing: return "serving";
+    case ServingState::kDraining: return "draining";
+  }
+  return "unknown";
+}
+
 InferenceService::InferenceService(RequestLimits limits, std::string device,
-                                   std::string replica_name)
-    : limits_(limits), device_(std::move(device)), replica_name_(std::move(replica_name)) {}
+                                   std::string replica_name, const Authenticator* authenticator,
+                                   CallObservers observers)
+    : base_limits_(limits),
+      device_(std::move(device)),
+      replica_name_(std::move(replica_name)),
+      authenticator_(authenticator),
+      observers_(observers) {
+  model_.limits = limits;
+}
 
 void InferenceService::NameReplica(grpc::CallbackServerContext* context) const {
   if (!replica_name_.empty()) context->AddInitialMetadata(kReplicaMetadataKey, replica_name_);
@@ -153,10 +58,20 @@ void InferenceService::NameReplica(grpc::CallbackServerContext* context) const {
 void InferenceService::SetModel(std::shared_ptr<scheduler::Engine> engine,
                                 std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer,
                                 std::string model_path) {
+  RequestLimits limits = base_limits_;
+  if (tokenizer && tokenizer->tokenizer && engine && limits.max_prompt_bytes == 0) {
+    // A text prompt longer than this holds more tokens than the model's whole length, so it is
+    // refused before the tokenizer reads it.
+    limits.max_prompt_bytes = int64_t(engine->scheduler_config().max_model_len) *
+                              LongestTokenBytes(*tokenizer->tokenizer);
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  engine_ = std::move(engine);
-  tokenizer_ = std::move(tokenizer);
-  model_path_ = std::move(model_path);
+  model_ = {std::move(engine), std::move(tokenizer), std::move(model_path), limits};
+}
+
+InferenceService::Model InferenceService::CurrentModel() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return model_;
 }
 
 std::string InferenceService::NewRequestId() {
@@ -164,161 +79,150 @@ std::string InferenceService::NewRequestId() {
   return absl::StrCat("rw-", absl::Hex(prefix & 0xffffff), "-", next_request_.fetch_add(1));
 }
 
+grpc::Status InferenceService::Authenticate(grpc::CallbackServerContext* context,
+                                            CallTracker& call) const {
+  if (authenticator_ == nullptr || !authenticator_->enabled()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  absl::string_view value;
+  if (it != metadata.end()) value = absl::string_view(it->second.data(), it->second.size());
+  absl::StatusOr<std::string> name =
+      authenticator_->Authenticate(it == metadata.end() ? nullptr : &value);
+  if (!name.ok()) return ToGrpcStatus(name.status());
+  call.record().key_name = *name;
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceService::Accept(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer& request,
+                                      google::protobuf::Message* message, CallTracker& call) const {
+  if (grpc::Status auth = Authenticate(context, call); !auth.ok()) return auth;
+  return ToGrpcStatus(ParseRequest(request, message));
+}
+
 InferenceService::Admission InferenceService::Admit(grpc::CallbackServerContext* context,
-                                                    const v1::GenerateRequest& request) {
+                                                    const grpc::ByteBuffer& buffer,
+                                                    CallTracker& call) {
   Admission a;
-  const ServingState state = state_.load();
-  if (state == ServingState::kLoading) {
+  v1::GenerateRequest request;
+  if (a.status = Accept(context, buffer, &request, call); !a.status.ok()) return a;
+  call.record().request_id = request.request_id();
+  if (state_.load() == ServingState::kLoading) {
     a.status = StillLoading();
     return a;
   }
-  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    a.engine = engine_;
-    tokenizer = tokenizer_;
-  }
-  auto built = BuildRequest(request, tokenizer.get(), limits_);
+  Model model = CurrentModel();
+  a.engine = model.engine;
+  auto built = BuildRequest(request, model.tokenizer.get(), model.limits);
   if (!built.ok()) {
     a.status = ToGrpcStatus(built.status());
-    spdlog::info("request {}: rejected: {}", request.request_id(),
-                 std::string(built.status().message()));
     return a;
   }
   a.built = std::move(*built);
   if (a.built.request.request_id.empty()) a.built.request.request_id = NewRequestId();
+  call.record().request_id = a.built.request.request_id;
+  call.record().prompt_tokens = static_cast<int>(a.built.request.prompt.size());
   // The client's deadline ends the request in the engine too (gRPC also cancels the call).
   const auto deadline = context->deadline();
   if (deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
     a.built.request.deadline =
         scheduler::Clock::now() + (deadline - std::chrono::system_clock::now());
   }
-  a.stream = std::make_shared<GenerationStream>(
-      a.built.request.request_id, tokenizer ? tokenizer->tokenizer.get() : nullptr,
-      a.built.skip_special_tokens, a.built.stop_strings, a.built.request.sampling.logprobs > 0);
-  spdlog::debug("request {}: {} prompt tokens, max_tokens {}", a.built.request.request_id,
-                a.built.request.prompt.size(), a.built.request.max_tokens);
+  const tokenizer::Tokenizer* text = model.tokenizer ? model.tokenizer->tokenizer.get() : nullptr;
+  a.stream = std::make_shared<GenerationStream>(a.built.request.request_id, text,
+                                                a.built.skip_special_tokens, a.built.stop_strings,
+                                                a.built.request.sampling.logprobs > 0);
+  a.stream->SetTiming(call.record().received, observers_.metrics);
   return a;
 }
 
 grpc::ServerUnaryReactor* InferenceService::Generate(grpc::CallbackServerContext* context,
-                                                     const v1::GenerateRequest* request,
-                                                     v1::GenerateResponse* response) {
+                                                     const grpc::ByteBuffer* request,
+                                                     grpc::ByteBuffer* response) {
   NameReplica(context);
-  Admission admission = Admit(context, *request);
-  if (!admission.status.ok()) {
-    auto* reactor = context->DefaultReactor();
-    reactor->Finish(admission.status);
-    return reactor;
-  }
-  scheduler::GenerationRequest built = std::move(admission.built.request);
-  auto* reactor = new GenerateReactor(std::move(admission), response);
-  reactor->Start(std::move(built));
-  return reactor;
+  auto call = std::make_unique<CallTracker>(observers_, "Generate", *context);
+  Admission admission = Admit(context, *request, *call);
+  if (!admission.status.ok()) return FinishUnary(context, admission.status, *call);
+  return StartGenerate(context, std::move(admission), std::move(call), response);
 }
 
-grpc::ServerWriteReactor<v1::GenerateStreamResponse>* InferenceService::GenerateStream(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::GenerateStream(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   NameReplica(context);
-  Admission admission = Admit(context, *request);
-  if (!admission.status.ok()) {
-    // A reactor that only reports the error.
-    class Rejected : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
-     public:
-      explicit Rejected(const grpc::Status& status) { Finish(status); }
-      void OnDone() override { delete this; }
-    };
-    return new Rejected(admission.status);
-  }
-  scheduler::GenerationRequest built = std::move(admission.built.request);
-  auto* reactor = new GenerateStreamReactor(std::move(admission));
-  reactor->Start(std::move(built));
-  return reactor;
+  auto call = std::make_unique<CallTracker>(observers_, "GenerateStream", *context);
+  Admission admission = Admit(context, *request, *call);
+  if (!admission.status.ok()) return RejectStream(admission.status, std::move(call));
+  return StartGenerateStream(context, std::move(admission), std::move(call));
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
-                                                     const v1::TokenizeRequest* request,
-                                                     v1::TokenizeResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const ServingState state = state_.load();
-  if (state == ServingState::kLoading) {
-    reactor->Finish(StillLoading());
-    return reactor;
+                                                     const grpc::ByteBuffer* request_buffer,
+                                                     grpc::ByteBuffer* response_buffer) {
+  CallTracker call(observers_, "Tokenize", *context);
+  v1::TokenizeRequest request;
+  if (grpc::Status s = Accept(context, *request_buffer, &request, call); !s.ok())
+    return FinishUnary(context, s, call);
+  if (state_.load() == ServingState::kLoading) return FinishUnary(context, StillLoading(), call);
+  const Model model = CurrentModel();
+  if (!model.tokenizer) {
+    return FinishUnary(context,
+                       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "the model is served without a tokenizer"),
+                       call);
   }
-  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tokenizer = tokenizer_;
-  }
-  if (!tokenizer) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "the model is served without a tokenizer"));
-    return reactor;
-  }
-  auto ids = tokenizer->tokenizer->Encode(
-      request->text(), request->has_add_special_tokens() ? request->add_special_tokens() : true);
+  auto ids = model.tokenizer->tokenizer->Encode(
+      request.text(), request.has_add_special_tokens() ? request.add_special_tokens() : true);
   if (!ids.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 absl::StrCat("text: ", ids.status().message())));
-    return reactor;
+    return FinishUnary(context,
+                       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    absl::StrCat("text: ", ids.status().message())),
+                       call);
   }
-  for (int32_t id : *ids) response->add_token_ids(id);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  v1::TokenizeResponse response;
+  for (int32_t id : *ids) response.add_token_ids(id);
+  call.record().prompt_tokens = static_cast<int>(ids->size());
+  return FinishUnary(context, SerializeResponse(response, response_buffer), call);
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
-                                                         const v1::GetModelInfoRequest*,
-                                                         v1::ModelInfo* response) {
-  auto* reactor = context->DefaultReactor();
-  std::shared_ptr<scheduler::Engine> engine;
-  std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
-  std::string path;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    engine = engine_;
-    tokenizer = tokenizer_;
-    path = model_path_;
-  }
-  if (!engine) {
-    reactor->Finish(StillLoading());
-    return reactor;
-  }
-  FillModelInfo(*engine, tokenizer != nullptr, device_, path, response);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+                                                         const grpc::ByteBuffer* request_buffer,
+                                                         grpc::ByteBuffer* response_buffer) {
+  CallTracker call(observers_, "GetModelInfo", *context);
+  v1::GetModelInfoRequest request;
+  if (grpc::Status s = Accept(context, *request_buffer, &request, call); !s.ok())
+    return FinishUnary(context, s, call);
+  const Model model = CurrentModel();
+  if (!model.engine) return FinishUnary(context, StillLoading(), call);
+  v1::ModelInfo response;
+  FillModelInfo(*model.engine, model.tokenizer != nullptr, device_, model.path, &response);
+  return FinishUnary(context, SerializeResponse(response, response_buffer), call);
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetServerStats(grpc::CallbackServerContext* context,
-                                                           const v1::GetServerStatsRequest*,
-                                                           v1::ServerStats* response) {
+                                                           const grpc::ByteBuffer* request_buffer,
+                                                           grpc::ByteBuffer* response_buffer) {
   NameReplica(context);
-  auto* reactor = context->DefaultReactor();
-  const ServingState state = state_.load();
-  response->set_state(state == ServingState::kLoading   ? "loading"
-                      : state == ServingState::kServing ? "serving"
-                                                        : "draining");
-  std::shared_ptr<scheduler::Engine> engine;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    engine = engine_;
+  CallTracker call(observers_, "GetServerStats", *context);
+  v1::GetServerStatsRequest request;
+  if (grpc::Status s = Accept(context, *request_buffer, &request, call); !s.ok())
+    return FinishUnary(context, s, call);
+  v1::ServerStats response;
+  response.set_state(ServingStateName(state_.load()));
+  if (const Model model = CurrentModel(); model.engine) {
+    const scheduler::EngineStats stats = model.engine->Stats();
+    response.set_waiting_requests(stats.num_waiting);
+    response.set_running_requests(stats.num_running);
+    response.set_kv_cache_blocks(stats.num_blocks);
+    response.set_kv_cache_free_blocks(stats.num_free_blocks);
+    response.set_steps(stats.steps);
+    response.set_generated_tokens(stats.generated_tokens);
+    response.set_prompt_tokens(stats.prompt_tokens);
+    response.set_prefix_cache_hit_tokens(stats.prefix_hit_tokens);
+    response.set_preemptions(stats.preemptions);
+    response.set_model_seconds(stats.execute_seconds);
+    response.set_scheduler_seconds(stats.schedule_seconds);
   }
-  if (engine) {
-    const scheduler::EngineStats stats = engine->Stats();
-    response->set_waiting_requests(stats.num_waiting);
-    response->set_running_requests(stats.num_running);
-    response->set_kv_cache_blocks(stats.num_blocks);
-    response->set_kv_cache_free_blocks(stats.num_free_blocks);
-    response->set_steps(stats.steps);
-    response->set_generated_tokens(stats.generated_tokens);
-    response->set_prompt_tokens(stats.prompt_tokens);
-    response->set_prefix_cache_hit_tokens(stats.prefix_hit_tokens);
-    response->set_preemptions(stats.preemptions);
-    response->set_model_seconds(stats.execute_seconds);
-    response->set_scheduler_seconds(stats.schedule_seconds);
-  }
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishUnary(context, SerializeResponse(response, response_buffer), call);
 }
 
 }  // namespace ropewire::server

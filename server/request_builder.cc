@@ -47,6 +47,10 @@ absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& m,
                                           const RequestLimits& limits) {
   BuiltRequest built;
   scheduler::GenerationRequest& r = built.request;
+  if (static_cast<int64_t>(m.request_id().size()) > limits.max_request_id_bytes) {
+    return Invalid("request_id", absl::StrCat("at most ", limits.max_request_id_bytes,
+                                              " bytes, got ", m.request_id().size()));
+  }
   r.request_id = m.request_id();
   const bool has_text = !m.prompt().empty();
   const bool has_ids = m.prompt_token_ids_size() > 0;
@@ -59,6 +63,13 @@ absl::StatusOr<BuiltRequest> BuildRequest(const v1::GenerateRequest& m,
           has_text ? "prompt" : "stop",
           ": the model is served without a tokenizer; send prompt_token_ids and stop_token_ids"));
     }
+  }
+  if (has_text && limits.max_prompt_bytes > 0 &&
+      static_cast<int64_t>(m.prompt().size()) > limits.max_prompt_bytes) {
+    return Invalid("prompt", absl::StrCat(m.prompt().size(),
+                                          " bytes is more text than the model's maximum length "
+                                          "can hold (at most ",
+                                          limits.max_prompt_bytes, " bytes)"));
   }
   if (has_text) {
     const bool add_special = m.has_add_special_tokens() ? m.add_special_tokens() : true;

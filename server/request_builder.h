@@ -22,6 +22,12 @@ struct RequestLimits {
   int default_max_tokens = 16;
   int max_stop_strings = 16;
   int max_stop_string_bytes = 256;
+  // Request ids appear in logs and responses; longer ones are INVALID_ARGUMENT.
+  int max_request_id_bytes = 256;
+  // A text prompt longer than this is INVALID_ARGUMENT before it is tokenized (0: no limit).
+  // The server sets it to the model's maximum length times its longest token, in bytes: a longer
+  // text could never fit, and tokenizing megabytes only to refuse them would waste the time.
+  int64_t max_prompt_bytes = 0;
 };
 
 // `tokenizer` may be null (model served without one): text prompts and stop strings are then

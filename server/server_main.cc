@@ -3,7 +3,8 @@
 //   ropewire-server --model DIR --port 50051
 //
 // Startup: the port opens at once with grpc.health.v1 reporting NOT_SERVING; the model loads;
-// health turns SERVING. SIGTERM/SIGINT drain: health NOT_SERVING (still serving for
+// health turns SERVING. SIGHUP re-reads --api-key-file. SIGTERM/SIGINT drain: health NOT_SERVING
+// (still serving for
 // --drain-delay-seconds), then GOAWAY so new calls are refused at the transport, in-flight
 // requests get --drain-grace-seconds to finish, then the server exits 0.
 #include <csignal>
@@ -33,14 +34,16 @@ int main(int argc, char** argv) {
     std::cerr << "ropewire-server: " << s.message() << "\n";
     return 2;
   }
-  // Block the stop signals in every thread; the main thread waits for them with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals the server handles in every thread; the main thread waits for them with
+  // sigwait: SIGTERM and SIGINT drain, SIGHUP re-reads the API keys.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::Status status = ropewire::server::RunServer(options, stop_signals);
+  absl::Status status = ropewire::server::RunServer(options, signals);
   if (!status.ok()) {
     spdlog::error("{}", std::string(status.message()));
     return 1;

@@ -45,6 +45,20 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
         "behind a load balancer which replica answered (default: the host name)");
   f.Add("max-message-bytes", &o.max_message_bytes, "largest request message accepted");
   f.Add("log-level", &o.log_level, "trace, debug, info, warn, error");
+  f.Add("log-format", &o.log_format,
+        "text, or json (one JSON object per line, the access log's lines included)");
+  f.Add("metrics-port", &o.metrics_port,
+        "HTTP port for /metrics (Prometheus), /healthz and /readyz on --host (-1: off, 0: any "
+        "free port)");
+  f.Add("tls-cert", &o.tls_cert, "PEM certificate chain: serve gRPC over TLS (with --tls-key)");
+  f.Add("tls-key", &o.tls_key, "PEM private key of --tls-cert");
+  f.Add("tls-client-ca", &o.tls_client_ca,
+        "PEM CA certificates: mutual TLS, clients must present a certificate signed by one");
+  f.Add("tls-reload-seconds", &o.tls_reload_seconds,
+        "re-read the TLS files this often, so renewed certificates apply without a restart");
+  f.Add("api-key-file", &o.api_key_file,
+        "file of API keys, one per line (KEY or NAME:KEY); every ropewire.v1.Inference call must "
+        "send `authorization: Bearer <key>`; re-read on SIGHUP");
   f.Add("no-tokenizer", &o.no_tokenizer, "ignore tokenizer.json: token-id prompts only");
   f.Add("context-shift-sink-tokens", &o.context_shift_sink_tokens,
         "when a request reaches --max-model-len, keep this many first tokens plus the recent half "
@@ -86,6 +100,17 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     if (c < 0x20 || c > 0x7e) return bad("--replica-name must be printable ASCII");
   }
   if (o.max_message_bytes <= 0) return bad("--max-message-bytes must be positive");
+  if (o.log_format != "text" && o.log_format != "json") {
+    return bad(absl::StrCat("--log-format must be text or json, got ", o.log_format));
+  }
+  if (o.metrics_port < -1 || o.metrics_port > 65535) {
+    return bad(
+        absl::StrCat("--metrics-port must be -1 (off) or in [0, 65535], got ", o.metrics_port));
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) return bad("--tls-cert and --tls-key go together");
+  if (!o.tls_client_ca.empty() && o.tls_cert.empty())
+    return bad("--tls-client-ca needs --tls-cert and --tls-key");
+  if (o.tls_reload_seconds < 1) return bad("--tls-reload-seconds must be >= 1");
   return absl::OkStatus();
 }
 

@@ -35,6 +35,16 @@ struct ServerOptions {
   std::string replica_name;         // sent as `ropewire-replica` metadata; empty: the host name
   int max_message_bytes = 16 << 20;
   std::string log_level = "info";
+  std::string log_format = "text";  // or json: one JSON object per line
+  // HTTP side port for /metrics, /healthz and /readyz: -1 off, 0 any free port.
+  int metrics_port = -1;
+  // TLS on the gRPC port (both or neither), mutual TLS with a client CA.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  int tls_reload_seconds = 5;
+  // One API key per line (or NAME:KEY); re-read on SIGHUP. Empty: no keys needed.
+  std::string api_key_file;
   bool no_tokenizer = false;           // serve token ids only even if tokenizer.json exists
   int context_shift_sink_tokens = -1;  // >= 0 enables context shift (relative encodings only)
 };

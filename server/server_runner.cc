@@ -13,8 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "model/executor.h"
 #include "scheduler/engine.h"
+#include "server/api_keys.h"
 #include "server/health_service.h"
+#include "server/http_endpoint.h"
 #include "server/inference_service.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/tls.h"
 #include "spdlog/spdlog.h"
 #include "tokenizer/tokenizer_config.h"
 
@@ -46,7 +51,7 @@ struct LoadedModel {
   std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
 };
 
-absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
+absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options, ServerMetrics* metrics) {
   LoadedModel loaded;
   if (!options.no_tokenizer && std::filesystem::exists(options.model + "/tokenizer.json")) {
     auto tokenizer = tokenizer::LoadModelTokenizer(options.model);
@@ -80,6 +85,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   if (loaded.tokenizer && !loaded.tokenizer->config.eos_token_ids.empty()) {
     config.scheduler.eos_token_ids = loaded.tokenizer->config.eos_token_ids;
   }
+  config.on_step = [metrics](const scheduler::StepRecord& step) { metrics->ObserveStep(step); };
   auto engine = scheduler::Engine::Create(std::move(*executor), config);
   if (!engine.ok()) return engine.status();
   loaded.engine = std::move(*engine);
@@ -120,31 +126,100 @@ void Drain(grpc::Server& server, HealthService& health, InferenceService& servic
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
+// Everything a served process holds besides the gRPC server, built before it starts.
+struct Serving {
+  std::unique_ptr<Authenticator> authenticator;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<AccessLog> access_log;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+};
+
+absl::StatusOr<Serving> PrepareServing(const ServerOptions& options, LogFormat format) {
+  Serving serving;
+  auto authenticator = Authenticator::Create(options.api_key_file);
+  if (!authenticator.ok()) return authenticator.status();
+  serving.authenticator = std::move(*authenticator);
+  if (serving.authenticator->enabled()) {
+    spdlog::info("API keys: {} from {}; re-read on SIGHUP", serving.authenticator->num_keys(),
+                 options.api_key_file);
+  }
+  TlsOptions tls{options.tls_cert, options.tls_key, options.tls_client_ca,
+                 options.tls_reload_seconds};
+  auto credentials = MakeServerCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  serving.credentials = std::move(*credentials);
+  serving.metrics = std::make_unique<ServerMetrics>();
+  serving.access_log = std::make_unique<AccessLog>(format);
+  return serving;
+}
+
+// Waits for a stop signal; SIGHUP on the way re-reads the API keys.
+void WaitForStop(const sigset_t& signals, Authenticator& authenticator) {
+  for (;;) {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) {
+      spdlog::info("received signal {}", signal_number);
+      return;
+    }
+    if (!authenticator.enabled()) {
+      spdlog::info("SIGHUP: no --api-key-file to re-read");
+    } else if (absl::Status reloaded = authenticator.Reload(); reloaded.ok()) {
+      spdlog::info("SIGHUP: API keys re-read: {}", authenticator.num_keys());
+    } else {
+      spdlog::error("SIGHUP: keeping the API keys in use: {}", std::string(reloaded.message()));
+    }
+  }
+}
+
 }  // namespace
 
-absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signals) {
-  spdlog::set_level(spdlog::level::from_str(options.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+absl::Status RunServer(const ServerOptions& options, const sigset_t& signals) {
+  auto format = ParseLogFormat(options.log_format);
+  if (!format.ok()) return format.status();
+  if (absl::Status s = ConfigureLogging(options.log_level, *format); !s.ok()) return s;
+  auto serving = PrepareServing(options, *format);
+  if (!serving.ok()) return serving.status();
   RequestLimits limits;
   limits.default_max_tokens = options.default_max_tokens;
-  InferenceService service(limits, options.device, ReplicaName(options));
+  InferenceService service(limits, options.device, ReplicaName(options),
+                           serving->authenticator.get(),
+                           {serving->metrics.get(), serving->access_log.get()});
   HealthService health({kServiceName});
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
   const std::string address = absl::StrCat(options.host, ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(address, serving->credentials, &selected_port);
   builder.RegisterService(&service);
   builder.RegisterService(&health);
   ConfigureChannel(builder, options);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || selected_port == 0)
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
-  spdlog::info("ropewire-server listening on {}:{} (loading {})", options.host, selected_port,
+  spdlog::info("ropewire-server listening on {}:{} ({}; loading {})", options.host, selected_port,
+               options.tls_cert.empty()        ? "plaintext"
+               : options.tls_client_ca.empty() ? "TLS"
+                                               : "mutual TLS",
                options.model);
+  std::unique_ptr<HttpEndpoint> http;
+  if (options.metrics_port >= 0) {
+    auto started =
+        HttpEndpoint::Start(options.host, options.metrics_port, serving->metrics.get(), [&service] {
+          const ServingState state = service.state();
+          return HttpEndpoint::Readiness{state == ServingState::kServing, ServingStateName(state)};
+        });
+    if (!started.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      return started.status();
+    }
+    http = std::move(*started);
+    spdlog::info("metrics on http://{}:{}/metrics (also /healthz, /readyz)", options.host,
+                 http->port());
+  }
 
-  auto loaded = LoadModel(options);
+  auto loaded = LoadModel(options, serving->metrics.get());
   if (!loaded.ok()) {
     server->Shutdown(std::chrono::system_clock::now());
     return absl::Status(loaded.status().code(),
@@ -152,6 +227,11 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
   }
   const auto& c = loaded->engine->model_config();
   service.SetModel(loaded->engine, loaded->tokenizer, options.model);
+  serving->metrics->SetEngineSource([engine = std::weak_ptr<scheduler::Engine>(loaded->engine)]()
+                                        -> std::optional<scheduler::EngineStats> {
+    if (auto live = engine.lock()) return live->Stats();
+    return std::nullopt;
+  });
   service.SetState(ServingState::kServing);
   health.SetServing(true);
   spdlog::info("serving {} ({} layers, {}) with {} KV blocks of {} tokens{}", c.model_type,
@@ -159,9 +239,7 @@ absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signal
                loaded->engine->num_blocks(), loaded->engine->block_size(),
                loaded->tokenizer ? ", tokenizer loaded" : ", no tokenizer (token ids only)");
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  spdlog::info("received signal {}", signal_number);
+  WaitForStop(signals, *serving->authenticator);
   Drain(*server, health, service, loaded->engine.get(), options);
   return absl::OkStatus();
 }

@@ -8,8 +8,9 @@
 
 namespace ropewire::server {
 
-// Returns when one of `stop_signals` (blocked in every thread) arrives and the drain is done,
-// or with an error when the port or the model cannot be opened.
-absl::Status RunServer(const ServerOptions& options, const sigset_t& stop_signals);
+// `signals` (blocked in every thread) are SIGTERM and SIGINT, which drain and return, and SIGHUP,
+// which re-reads the API key file. Returns an error when a port, a TLS or key file, or the model
+// cannot be opened.
+absl::Status RunServer(const ServerOptions& options, const sigset_t& signals);
 
 }  // namespace ropewire::server

@@ -84,10 +84,11 @@ int Run(const Options& options) {
   }
   const std::vector<std::string> addresses(3, replica.address());
   const std::vector<std::string> names = {"ropewire-1"};
+  const std::vector<int> metrics_ports(3, replica.metrics_port());
   std::map<std::string, std::unique_ptr<Balancer>> balancers;
   for (BalancerKind kind : {BalancerKind::kEnvoy, BalancerKind::kHaproxy, BalancerKind::kNginx}) {
     auto balancer = std::make_unique<Balancer>();
-    if (auto s = balancer->Start(kind, addresses, names); !s.ok()) {
+    if (auto s = balancer->Start(kind, addresses, names, metrics_ports); !s.ok()) {
       std::cerr << s.message() << "\n";
       return 1;
     }
@@ -105,7 +106,7 @@ int Run(const Options& options) {
   for (int round = 0; round < options.rounds; ++round) {
     for (const auto& [name, address] : targets) {
       client::LoadOptions load = *base;
-      load.target = address;
+      load.connection.target = address;
       auto result = client::RunLoad(load);
       if (!result.ok()) {
         std::cerr << name << ": " << result.status().message() << "\n";

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -14,6 +15,8 @@
 #include "ropewire/v1/inference.grpc.pb.h"
 #include "scheduler/engine.h"
 #include "server/inference_service.h"
+#include "server/metrics.h"
+#include "server/tls.h"
 
 namespace ropewire::bench {
 namespace {
@@ -93,19 +96,45 @@ void AnswerSamples(const scheduler::Engine* engine) {
 int ServeMain(const std::string& kind, int vocab_size) {
   std::unique_ptr<grpc::Service> service;
   std::shared_ptr<scheduler::Engine> engine;
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  // Outlives the engine and the service, which record into it.
+  auto metrics = std::make_unique<server::ServerMetrics>();
   if (kind == "echo") {
     service = std::make_unique<EchoService>();
-  } else if (kind == "ropewire") {
+  } else if (kind == "ropewire" || kind == "ropewire-metrics" || kind == "ropewire-tls") {
+    const bool with_metrics = kind == "ropewire-metrics";
+    if (kind == "ropewire-tls") {
+      const char* pki = std::getenv(kBenchPkiVariable);
+      if (pki == nullptr) {
+        std::cerr << kBenchPkiVariable << " is not set\n";
+        return 1;
+      }
+      auto tls = server::MakeServerCredentials(
+          {std::string(pki) + "/server.pem", std::string(pki) + "/server.key", "", 3600});
+      if (!tls.ok()) {
+        std::cerr << "tls: " << tls.status() << "\n";
+        return 1;
+      }
+      credentials = *tls;
+    }
     constexpr int kMaxModelLen = 8192, kBlocks = 8192, kBlockSize = 16;
+    scheduler::EngineConfig config;
+    if (with_metrics) {
+      config.on_step = [m = metrics.get()](const scheduler::StepRecord& step) {
+        m->ObserveStep(step);
+      };
+    }
     auto created = scheduler::Engine::Create(
-        std::make_unique<NullModel>(vocab_size, kMaxModelLen, kBlocks, kBlockSize),
-        scheduler::EngineConfig{});
+        std::make_unique<NullModel>(vocab_size, kMaxModelLen, kBlocks, kBlockSize), config);
     if (!created.ok()) {
       std::cerr << "engine: " << created.status() << "\n";
       return 1;
     }
     engine = std::move(*created);
-    auto inference = std::make_unique<server::InferenceService>(server::RequestLimits{}, "cpu");
+    server::CallObservers observers;
+    if (with_metrics) observers.metrics = metrics.get();
+    auto inference = std::make_unique<server::InferenceService>(server::RequestLimits{}, "cpu", "",
+                                                                nullptr, observers);
     inference->SetModel(engine, nullptr, "null-model");
     inference->SetState(server::ServingState::kServing);
     service = std::move(inference);
@@ -115,7 +144,7 @@ int ServeMain(const std::string& kind, int vocab_size) {
   }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort("127.0.0.1:0", credentials, &port);
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return 1;

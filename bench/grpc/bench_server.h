@@ -11,9 +11,15 @@
 
 namespace ropewire::bench {
 
+// The directory with the benchmark's TLS files (server.pem, server.key, ca.pem), set by the
+// parent for its children.
+inline constexpr char kBenchPkiVariable[] = "ROPEWIRE_BENCH_PKI";
+
 // kind "echo": a bare callback-API server-streaming echo that writes max_tokens pre-built
 // one-token GenerateStreamResponse messages. kind "ropewire": the real InferenceService and
-// Engine over a NullModel with `vocab_size` entries.
+// Engine over a NullModel with `vocab_size` entries, plaintext and without metrics, as
+// `ropewire-server` without --metrics-port; "ropewire-metrics" adds the Prometheus metrics the
+// server records for every call, token and step; "ropewire-tls" serves over TLS.
 int ServeMain(const std::string& kind, int vocab_size);
 
 }  // namespace ropewire::bench

@@ -4,7 +4,9 @@
 // client in this one (pinned to another):
 //   echo      a bare callback-API server-streaming echo writing N pre-built one-token messages;
 //   ropewire  the real InferenceService + Engine over a NullModel (fixed logits, one token per
-//             request per step), producing the same N tokens, at each vocabulary size asked for.
+//             request per step), producing the same N tokens, at each vocabulary size asked for;
+//             at the first size also with the Prometheus metrics recorded (-metrics) and over
+//             TLS (-tls), so the cost of each is measured against plaintext without metrics.
 // Overhead per token = (server CPU(ropewire) − server CPU(echo)) / N, medians of --runs runs, at
 // each stream count. The engine's own counters split the ropewire figure into engine work
 // (plan + commit + delivery, sampling, the null model) and the rest (gRPC, reactors, wake-ups).
@@ -16,6 +18,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -48,9 +52,10 @@ struct Options {
 };
 
 struct ServerSpec {
-  std::string label;  // "echo", "ropewire-v256", ...
-  std::string kind;
+  std::string label;  // "echo", "ropewire-v256", "ropewire-v256-tls", ...
+  std::string kind;   // "echo", "ropewire", "ropewire-metrics", "ropewire-tls"
   int vocab = 0;
+  bool tls = false;
 };
 
 struct RunRow {
@@ -128,13 +133,15 @@ Cell Summarize(const std::vector<RunRow>& rows, const std::string& server, int s
 }
 
 absl::StatusOr<RunRow> MeasureOnce(ServerChild& server, const ServerSpec& spec, int streams,
-                                   int calls_per_stream, int tokens_per_call) {
+                                   int calls_per_stream, int tokens_per_call,
+                                   const std::string& pki) {
   auto before = server.Sample();
   if (!before.ok()) return before.status();
   RunRow row;
   row.server = spec.label;
   row.streams = streams;
-  row.client = RunStreams(server.port(), streams, calls_per_stream, tokens_per_call);
+  row.client = RunStreams(server.port(), streams, calls_per_stream, tokens_per_call,
+                          spec.tls ? pki + "/ca.pem" : "");
   auto after = server.Sample();
   if (!after.ok()) return after.status();
   row.cpu = *after - *before;
@@ -202,14 +209,61 @@ void PrintTables(const std::vector<ServerSpec>& specs, const std::vector<int>& s
   }
 }
 
+// What TLS and the Prometheus metrics add to plaintext ropewire without metrics, per token.
+void PrintOpsTable(const std::vector<int>& streams_list, int vocab, const std::vector<RunRow>& rows,
+                   nlohmann::json* summary) {
+  const std::string base = "ropewire-v" + std::to_string(vocab);
+  std::cout << "\n| streams | vocab | plaintext CPU us/token | +metrics | +TLS | metrics cost "
+               "us/token | TLS cost us/token |\n|---|---|---|---|---|---|---|\n";
+  for (int streams : streams_list) {
+    const double plain = Summarize(rows, base, streams).cpu_us;
+    const double metrics = Summarize(rows, base + "-metrics", streams).cpu_us;
+    const double tls = Summarize(rows, base + "-tls", streams).cpu_us;
+    std::cout << absl::StrFormat("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", streams, vocab,
+                                 plain, metrics, tls, metrics - plain, tls - plain);
+    (*summary)["ops_cost"].push_back({{"streams", streams},
+                                      {"vocab", vocab},
+                                      {"plaintext_cpu_us_per_token", plain},
+                                      {"metrics_cpu_us_per_token", metrics},
+                                      {"tls_cpu_us_per_token", tls},
+                                      {"metrics_cost_us_per_token", metrics - plain},
+                                      {"tls_cost_us_per_token", tls - plain}});
+  }
+}
+
+// A throwaway CA and server certificate for the TLS server, made by the tests' own script.
+absl::StatusOr<std::string> MakePki() {
+  char dir[] = "/tmp/ropewire-bench-pki.XXXXXX";
+  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string command =
+      std::string(ROPEWIRE_SOURCE_DIR) + "/tests/server/make_test_certs.sh " + dir + " > /dev/null";
+  if (std::system(command.c_str()) != 0) {
+    return absl::InternalError("could not make the TLS test files: " + command);
+  }
+  return std::string(dir);
+}
+
 int BenchMain(const Options& o) {
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   const int server_cpu = o.server_cpu >= 0 ? o.server_cpu : (cpus >= 2 ? 1 : -1);
   const int client_cpu = o.client_cpu >= 0 ? o.client_cpu : (cpus >= 2 ? 0 : -1);
   PinToCpu(client_cpu);  // before any gRPC thread exists, so they all inherit it
   std::vector<ServerSpec> specs = {{"echo", "echo", 0}};
-  for (int v : ParseList(o.vocabs))
-    specs.push_back({"ropewire-v" + std::to_string(v), "ropewire", v});
+  const std::vector<int> vocabs = ParseList(o.vocabs);
+  for (int v : vocabs) specs.push_back({"ropewire-v" + std::to_string(v), "ropewire", v});
+  // TLS and metrics at the first vocabulary size, each against plaintext without metrics.
+  const int ops_vocab = vocabs.empty() ? 256 : vocabs.front();
+  if (vocabs.empty()) specs.push_back({"ropewire-v256", "ropewire", 256});
+  specs.push_back(
+      {"ropewire-v" + std::to_string(ops_vocab) + "-metrics", "ropewire-metrics", ops_vocab});
+  specs.push_back(
+      {"ropewire-v" + std::to_string(ops_vocab) + "-tls", "ropewire-tls", ops_vocab, true});
+  auto pki = MakePki();
+  if (!pki.ok()) {
+    std::cerr << pki.status() << "\n";
+    return 1;
+  }
+  setenv(kBenchPkiVariable, pki->c_str(), 1);  // the children read it
   const std::vector<int> streams_list = ParseList(o.streams);
   std::map<std::string, std::unique_ptr<ServerChild>> servers;
   for (const ServerSpec& spec : specs) {
@@ -229,13 +283,13 @@ int BenchMain(const Options& o) {
     const int calls_per_stream =
         std::max(1, (o.tokens + streams * o.tokens_per_call - 1) / (streams * o.tokens_per_call));
     for (const ServerSpec& spec : specs) {  // warm-up: connections, allocator, first-call paths
-      (void)MeasureOnce(*servers[spec.label], spec, streams, 1, o.tokens_per_call);
+      (void)MeasureOnce(*servers[spec.label], spec, streams, 1, o.tokens_per_call, *pki);
     }
     for (int run = 0; run < o.runs; ++run) {
       for (const ServerSpec& spec :
            specs) {  // interleaved, so drifting machine load hits all alike
-        auto row =
-            MeasureOnce(*servers[spec.label], spec, streams, calls_per_stream, o.tokens_per_call);
+        auto row = MeasureOnce(*servers[spec.label], spec, streams, calls_per_stream,
+                               o.tokens_per_call, *pki);
         if (!row.ok()) {
           std::cerr << row.status() << "\n";
           return 1;
@@ -255,8 +309,11 @@ int BenchMain(const Options& o) {
                             {"client_cpu", client_cpu},
                             {"cpus", cpus},
                             {"cells", nlohmann::json::array()},
-                            {"overhead", nlohmann::json::array()}};
+                            {"overhead", nlohmann::json::array()},
+                            {"ops_cost", nlohmann::json::array()}};
   PrintTables(specs, streams_list, rows, &summary);
+  PrintOpsTable(streams_list, ops_vocab, rows, &summary);
+  std::filesystem::remove_all(*pki);
   if (!o.json_path.empty()) std::ofstream(o.json_path) << summary.dump(2) << "\n";
   return 0;
 }
@@ -277,7 +334,9 @@ int main(int argc, char** argv) {
             "CPU for the server process (-1: CPU 1 when there are two)");
   flags.Add("client-cpu", &o.client_cpu, "CPU for the client (-1: CPU 0 when there are two)");
   flags.Add("json", &o.json_path, "write the medians as JSON here");
-  flags.Add("serve", &o.serve, "internal: run as the benchmark server (echo or ropewire)");
+  flags.Add("serve", &o.serve,
+            "internal: run as the benchmark server (echo, ropewire, ropewire-metrics or "
+            "ropewire-tls)");
   flags.Add("vocab", &o.vocab, "internal: the server's null-model vocabulary");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     std::cerr << s.message() << "\n" << flags.Help();

@@ -1,7 +1,9 @@
 #include "bench/grpc/stream_client.h"
 
 #include <chrono>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -12,13 +14,24 @@
 namespace ropewire::bench {
 namespace {
 
-std::unique_ptr<v1::Inference::Stub> ConnectedStub(int port, int index) {
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& tls_ca) {
+  if (tls_ca.empty()) return grpc::InsecureChannelCredentials();
+  std::ifstream in(tls_ca);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem.str();
+  return grpc::SslCredentials(ssl);
+}
+
+std::unique_ptr<v1::Inference::Stub> ConnectedStub(int port, int index, const std::string& tls_ca) {
   grpc::ChannelArguments args;
   // Separate TCP connections per stream, as separate clients would have.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("ropewire.bench.connection", index);
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                           grpc::InsecureChannelCredentials(), args);
+  if (!tls_ca.empty()) args.SetSslTargetNameOverride("localhost");
+  auto channel =
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), Credentials(tls_ca), args);
   channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return v1::Inference::NewStub(channel);
 }
@@ -34,9 +47,10 @@ v1::GenerateRequest BenchRequest(int tokens) {
 
 }  // namespace
 
-ClientResult RunStreams(int port, int streams, int calls_per_stream, int tokens_per_call) {
+ClientResult RunStreams(int port, int streams, int calls_per_stream, int tokens_per_call,
+                        const std::string& tls_ca) {
   std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
-  for (int i = 0; i < streams; ++i) stubs.push_back(ConnectedStub(port, i));
+  for (int i = 0; i < streams; ++i) stubs.push_back(ConnectedStub(port, i, tls_ca));
   const v1::GenerateRequest request = BenchRequest(tokens_per_call);
   ClientResult total;
   std::mutex mu;

@@ -15,6 +15,9 @@ struct ClientResult {
   double wall_s = 0;
 };
 
-ClientResult RunStreams(int port, int streams, int calls_per_stream, int tokens_per_call);
+// `tls_ca`: a PEM CA file to connect over TLS (verifying the name "localhost"); empty for
+// plaintext.
+ClientResult RunStreams(int port, int streams, int calls_per_stream, int tokens_per_call,
+                        const std::string& tls_ca = "");
 
 }  // namespace ropewire::bench

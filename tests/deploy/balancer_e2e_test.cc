@@ -92,6 +92,11 @@ class BalancerE2E : public ::testing::TestWithParam<BalancerKind> {
     for (const auto& r : replicas_) addresses.push_back(r->address());
     return addresses;
   }
+  std::vector<int> MetricsPorts() const {
+    std::vector<int> ports;
+    for (const auto& r : replicas_) ports.push_back(r->metrics_port());
+    return ports;
+  }
 
   // Completed calls whose text differs from the direct reference.
   int TextMismatches(const std::vector<CallRecord>& records) const {
@@ -221,7 +226,8 @@ FaultedRun BalancerE2E::RunWithDrainAndCrash(const std::string& target) {
 
 TEST_P(BalancerE2E, SpreadsOneConnectionAndLosesNothingToADrain) {
   Balancer balancer;
-  const absl::Status started = balancer.Start(GetParam(), Addresses(), kReplicaNames);
+  const absl::Status started =
+      balancer.Start(GetParam(), Addresses(), kReplicaNames, MetricsPorts());
   ASSERT_TRUE(started.ok()) << started.message();
   const std::string name = BalancerName(GetParam());
   nlohmann::json result = {{"balancer", name},

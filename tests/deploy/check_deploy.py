@@ -196,6 +196,47 @@ def check_timings(compose_path, haproxy_path, k8s_paths):
     return problems
 
 
+def check_metrics_ports(compose_path, haproxy_path, k8s_paths, dockerfiles):
+    """Every place that names the HTTP side port (/metrics, /readyz) names the replicas' own
+    --metrics-port: HAProxy's check port, the images' EXPOSE, the Kubernetes container port,
+    probes and scrape annotation."""
+    problems = []
+    ports = set()
+    for name in replica_names(compose_path):
+        command = compose_services(compose_path)[name]["command"]
+        if "--metrics-port" not in command:
+            problems.append(f"{compose_path}: {name} runs without --metrics-port")
+            continue
+        ports.add(int(flag(command, "--metrics-port")))
+    if len(ports) != 1:
+        return problems + [f"{compose_path}: the replicas' --metrics-port differ: {sorted(ports)}"]
+    port = ports.pop()
+    checked = re.findall(r"^\s*server\s+\S+\s+\S+:50051\s+port\s+(\d+)", read(haproxy_path),
+                         flags=re.MULTILINE)
+    if not checked or any(int(p) != port for p in checked):
+        problems.append(f"{haproxy_path}: servers' check ports {checked} are not --metrics-port {port}")
+    for path in dockerfiles:
+        text = read(path)
+        exposed = re.findall(r"^EXPOSE\s+(.*)$", text, flags=re.MULTILINE)
+        if not exposed or str(port) not in exposed[-1].split() or f'"--metrics-port", "{port}"' not in text:
+            problems.append(f"{path}: must run with --metrics-port {port} and EXPOSE it")
+    for d in k8s_documents(k8s_paths):
+        if d["kind"] != "Deployment" or d["metadata"]["name"] != "ropewire":
+            continue
+        template = d["spec"]["template"]
+        container = template["spec"]["containers"][0]
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        if int(flag(container["args"], "--metrics-port")) != port or named.get("metrics") != port:
+            problems.append(f"k8s: --metrics-port and the `metrics` containerPort must both be {port}")
+        for probe in ("startupProbe", "readinessProbe"):
+            get = container[probe].get("httpGet", {})
+            if get.get("path") != "/readyz" or get.get("port") not in ("metrics", port):
+                problems.append(f"k8s: {probe} must GET /readyz on the metrics port")
+        if template["metadata"].get("annotations", {}).get("prometheus.io/port") != str(port):
+            problems.append(f"k8s: the prometheus.io/port annotation must be {port}")
+    return problems
+
+
 def check_all(paths, work_dir):
     p = paths
     problems = check_dockerfiles(p["dockerfiles"], p["hadolint_config"])
@@ -208,6 +249,7 @@ def check_all(paths, work_dir):
     problems += check_kubernetes(p["k8s"])
     problems += check_k8s_envoy(p["k8s"], p["envoy"], work_dir)
     problems += check_timings(p["compose"], p["haproxy"], p["k8s"])
+    problems += check_metrics_ports(p["compose"], p["haproxy"], p["k8s"], p["dockerfiles"])
     return problems
 
 
@@ -269,6 +311,16 @@ MISTAKES = [
      'command: ["sleep", "2"]', lambda p, w: check_timings(p["compose"], p["haproxy"], p["k8s"])),
     ("a Kubernetes Envoy config that drifted", "k8s_envoy", "interval: 1s", "interval: 2s",
      lambda p, w: check_k8s_envoy(p["k8s"], p["envoy"], w)),
+    ("an HAProxy check port that is not the replicas' metrics port", "haproxy",
+     "ropewire-2:50051 port 9090", "ropewire-2:50051 port 9091",
+     lambda p, w: check_metrics_ports(p["compose"], p["haproxy"], p["k8s"], p["dockerfiles"])),
+    ("a scrape annotation on the wrong port", "k8s_ropewire", 'prometheus.io/port: "9090"',
+     'prometheus.io/port: "9091"',
+     lambda p, w: check_metrics_ports(p["compose"], p["haproxy"], p["k8s"], p["dockerfiles"])),
+    ("a readiness probe back on gRPC", "k8s_ropewire",
+     "readinessProbe:\n          httpGet: { path: /readyz, port: metrics }",
+     "readinessProbe:\n          grpc: { port: 50051 }",
+     lambda p, w: check_metrics_ports(p["compose"], p["haproxy"], p["k8s"], p["dockerfiles"])),
     ("a Dockerfile lint finding", "dockerfile", "WORKDIR /src", "WORKDIR /src\nRUN cd /tmp && ls",
      lambda p, w: check_dockerfiles(p["dockerfiles"], p["hadolint_config"])),
 ]

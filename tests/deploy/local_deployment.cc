@@ -57,18 +57,26 @@ ShippedConfig ShippedConfigFor(BalancerKind kind) {
 }
 
 // The replica address as it appears in each config: "ropewire-N, port_value: 50051" (Envoy's
-// flow style) or "ropewire-N:50051".
+// flow style), "ropewire-N:50051 port 9090" (HAProxy's, with the port its /readyz check uses)
+// or "ropewire-N:50051".
 std::string ShippedReplica(BalancerKind kind, int index) {
   const std::string name = absl::StrCat("ropewire-", index + 1);
-  return kind == BalancerKind::kEnvoy ? absl::StrCat("address: ", name, ", port_value: 50051")
-                                      : absl::StrCat(name, ":50051");
+  switch (kind) {
+    case BalancerKind::kEnvoy: return absl::StrCat("address: ", name, ", port_value: 50051");
+    case BalancerKind::kHaproxy: return absl::StrCat(name, ":50051 port 9090");
+    default: return absl::StrCat(name, ":50051");
+  }
 }
 
-std::string RenderedReplica(BalancerKind kind, const std::string& address) {
-  if (kind != BalancerKind::kEnvoy) return address;
+std::string RenderedReplica(BalancerKind kind, const std::string& address, int metrics_port) {
   const size_t colon = address.rfind(':');
-  return absl::StrCat("address: ", address.substr(0, colon),
-                      ", port_value: ", address.substr(colon + 1));
+  switch (kind) {
+    case BalancerKind::kEnvoy:
+      return absl::StrCat("address: ", address.substr(0, colon),
+                          ", port_value: ", address.substr(colon + 1));
+    case BalancerKind::kHaproxy: return absl::StrCat(address, " port ", metrics_port);
+    default: return address;
+  }
 }
 
 }  // namespace
@@ -115,26 +123,45 @@ absl::Status Replica::Start(const std::string& name, const ReplicaOptions& optio
   name_ = name;
   // --threads and OMP_NUM_THREADS together: three replicas share two cores with the balancer
   // and the client, and an idle OpenMP worker spinning for a core would stall the others.
-  absl::Status started = process_.Start(
-      {std::string(ROPEWIRE_BINARY_DIR) + "/server/ropewire-server", "--model",
-       SourcePath("models/demo"), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
-       "--replica-name", name, "--max-num-seqs", std::to_string(options.max_num_seqs),
-       "--drain-delay-seconds", std::to_string(options.drain_delay_s), "--drain-grace-seconds",
-       std::to_string(options.drain_grace_s), "--log-level", "info"},
-      {"OMP_NUM_THREADS=1"});
+  absl::Status started =
+      process_.Start({std::string(ROPEWIRE_BINARY_DIR) + "/server/ropewire-server",
+                      "--model",
+                      SourcePath("models/demo"),
+                      "--host",
+                      "127.0.0.1",
+                      "--port",
+                      "0",
+                      "--threads",
+                      "1",
+                      "--replica-name",
+                      name,
+                      "--max-num-seqs",
+                      std::to_string(options.max_num_seqs),
+                      "--drain-delay-seconds",
+                      std::to_string(options.drain_delay_s),
+                      "--drain-grace-seconds",
+                      std::to_string(options.drain_grace_s),
+                      "--log-level",
+                      "info",
+                      "--metrics-port",
+                      "0"},
+                     {"OMP_NUM_THREADS=1"});
   if (!started.ok()) return started;
   const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+  const std::regex metrics("metrics on http://127\\.0\\.0\\.1:([0-9]+)");
   for (auto end = std::chrono::steady_clock::now() + 30s;
-       port_ == 0 && std::chrono::steady_clock::now() < end;) {
+       metrics_port_ == 0 && std::chrono::steady_clock::now() < end;) {
     std::smatch match;
     const std::string output = process_.output();
-    if (std::regex_search(output, match, listening))
-      port_ = std::stoi(match[1]);
+    if (std::regex_search(output, match, listening)) port_ = std::stoi(match[1]);
+    if (std::regex_search(output, match, metrics))
+      metrics_port_ = std::stoi(match[1]);
     else
       std::this_thread::sleep_for(10ms);
   }
-  if (port_ == 0)
-    return absl::UnavailableError(absl::StrCat(name, " did not open a port:\n", process_.output()));
+  if (port_ == 0 || metrics_port_ == 0)
+    return absl::UnavailableError(
+        absl::StrCat(name, " did not open its ports:\n", process_.output()));
   channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel_);
   for (auto end = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < end;) {
@@ -171,13 +198,16 @@ std::string BalancerName(BalancerKind kind) {
 }
 
 absl::StatusOr<std::vector<std::string>> Balancer::RenderAndCommand(
-    const std::vector<std::string>& replicas) {
+    const std::vector<std::string>& replicas, const std::vector<int>& metrics_ports) {
   const ShippedConfig shipped = ShippedConfigFor(kind_);
   std::vector<std::pair<std::string, std::string>> replacements = {
       {shipped.listen_from,
        shipped.listen_to_prefix + std::to_string(port_) + shipped.listen_to_suffix}};
-  for (int i = 0; i < 3; ++i)
-    replacements.emplace_back(ShippedReplica(kind_, i), RenderedReplica(kind_, replicas[i]));
+  for (int i = 0; i < 3; ++i) {
+    const int metrics_port = i < static_cast<int>(metrics_ports.size()) ? metrics_ports[i] : 0;
+    replacements.emplace_back(ShippedReplica(kind_, i),
+                              RenderedReplica(kind_, replicas[i], metrics_port));
+  }
   if (kind_ == BalancerKind::kEnvoy) {
     replacements.emplace_back("address: 127.0.0.1, port_value: 9901",
                               absl::StrCat("address: 127.0.0.1, port_value: ", FreePort()));
@@ -212,15 +242,18 @@ absl::StatusOr<std::vector<std::string>> Balancer::RenderAndCommand(
 }
 
 absl::Status Balancer::Start(BalancerKind kind, const std::vector<std::string>& replica_addresses,
-                             const std::vector<std::string>& replica_names) {
+                             const std::vector<std::string>& replica_names,
+                             const std::vector<int>& metrics_ports) {
   if (replica_addresses.size() != 3)
     return absl::InvalidArgumentError("deploy/ configs name three replicas");
+  if (kind == BalancerKind::kHaproxy && metrics_ports.size() != 3)
+    return absl::InvalidArgumentError("HAProxy checks each replica's /readyz: give its port");
   kind_ = kind;
   port_ = FreePort();
   char dir_template[] = "/tmp/ropewire-deploy-XXXXXX";
   if (::mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
   work_dir_ = dir_template;
-  auto command = RenderAndCommand(replica_addresses);
+  auto command = RenderAndCommand(replica_addresses, metrics_ports);
   if (!command.ok()) return command.status();
   if (auto started = process_.Start(*command); !started.ok()) return started;
   return WaitReachesEveryReplica(replica_names);

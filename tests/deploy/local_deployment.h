@@ -29,12 +29,14 @@ struct ReplicaOptions {
   int max_num_seqs = 16;  // HAProxy's per-server maxconn in deploy/haproxy
 };
 
-// One ropewire-server on the demo model with one thread, named by --replica-name.
+// One ropewire-server on the demo model with one thread, named by --replica-name, with its HTTP
+// side port (/readyz for balancers that check over HTTP) on a free port.
 class Replica {
  public:
   absl::Status Start(const std::string& name, const ReplicaOptions& options);
   const std::string& name() const { return name_; }
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   ChildProcess& process() { return process_; }
   // Requests the replica is running or queueing right now (its own stats, asked directly).
@@ -43,6 +45,7 @@ class Replica {
  private:
   std::string name_;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   ChildProcess process_;
 };
@@ -56,8 +59,11 @@ class Balancer {
  public:
   // Renders deploy/'s config for `replicas` (exactly three addresses; the same address may
   // repeat), starts the balancer and waits until calls through it reach each distinct replica.
+  // `metrics_ports` (one per address) are the replicas' HTTP side ports, for balancers that
+  // health-check /readyz there.
   absl::Status Start(BalancerKind kind, const std::vector<std::string>& replica_addresses,
-                     const std::vector<std::string>& replica_names);
+                     const std::vector<std::string>& replica_names,
+                     const std::vector<int>& metrics_ports = {});
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   ChildProcess& process() { return process_; }
   BalancerKind kind() const { return kind_; }
@@ -65,7 +71,7 @@ class Balancer {
 
  private:
   absl::StatusOr<std::vector<std::string>> RenderAndCommand(
-      const std::vector<std::string>& replica_addresses);
+      const std::vector<std::string>& replica_addresses, const std::vector<int>& metrics_ports);
   absl::Status WaitReachesEveryReplica(const std::vector<std::string>& replica_names);
 
   BalancerKind kind_ = BalancerKind::kEnvoy;

@@ -28,7 +28,8 @@ class CollectingSink : public OutputSink {
     for (const auto& t : out.new_tokens) tokens_.push_back(t.token);
     if (out.finished) {
       reason_ = out.reason;
-      error_ = out.error;
+      status_ = out.status;
+      queued_ = out.first_scheduled.has_value();
       done_ = true;
       cv_.notify_all();
     }
@@ -46,9 +47,15 @@ class CollectingSink : public OutputSink {
     std::lock_guard<std::mutex> l(mu_);
     return reason_;
   }
-  std::string error() {
+  absl::Status status() {
     std::lock_guard<std::mutex> l(mu_);
-    return error_;
+    return status_;
+  }
+  std::string error() { return std::string(status().message()); }
+  // Whether the final output said when a step first scheduled the request.
+  bool was_scheduled() {
+    std::lock_guard<std::mutex> l(mu_);
+    return queued_;
   }
 
  private:
@@ -56,7 +63,8 @@ class CollectingSink : public OutputSink {
   std::condition_variable cv_;
   std::vector<int32_t> tokens_;
   FinishReason reason_ = FinishReason::kNone;
-  std::string error_;
+  absl::Status status_;
+  bool queued_ = false;
   bool done_ = false;
   int calls_ = 0;
   int stop_after_;
@@ -251,6 +259,56 @@ TEST(Engine, RejectsBadRequestsAtSubmission) {
   s = engine->Submit(live, std::make_shared<CollectingSink>());
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(sink->Wait());
+}
+
+// Submit() checks a queue count published after each step, so between a step's intake and its
+// end it can accept a request the scheduler then refuses. Every request of a flood on a queue of
+// one must still end either generated or RESOURCE_EXHAUSTED (from Submit() or in the output's
+// status), never with an error that lost its code.
+TEST(Engine, FloodOnAQueueOfOneEndsEveryRequestDoneOrExhausted) {
+  SchedulerConfig config;
+  config.max_waiting = 1;
+  config.max_num_seqs = 1;
+  auto engine = MakeEngine(64, 16, config);
+  constexpr int kRequests = 64;
+  std::vector<std::shared_ptr<CollectingSink>> sinks(kRequests);
+  std::vector<absl::Status> submitted(kRequests);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kRequests; i += 4) {
+        GenerationRequest r = Workload(false)[i % 24];
+        r.request_id = "flood-" + std::to_string(i);
+        r.max_tokens = 4;
+        sinks[i] = std::make_shared<CollectingSink>();
+        submitted[i] = engine->Submit(r, sinks[i]);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int generated = 0, refused_at_submit = 0, refused_by_scheduler = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    if (!submitted[i].ok()) {
+      EXPECT_EQ(submitted[i].code(), absl::StatusCode::kResourceExhausted) << submitted[i];
+      ++refused_at_submit;
+      continue;
+    }
+    ASSERT_TRUE(sinks[i]->Wait());
+    if (sinks[i]->reason() == FinishReason::kLength) {
+      EXPECT_TRUE(sinks[i]->status().ok());
+      EXPECT_TRUE(sinks[i]->was_scheduled());
+      ++generated;
+    } else {
+      EXPECT_EQ(sinks[i]->reason(), FinishReason::kError);
+      EXPECT_EQ(sinks[i]->status().code(), absl::StatusCode::kResourceExhausted)
+          << sinks[i]->status();
+      EXPECT_THAT(sinks[i]->error(), HasSubstr("queue is full"));
+      ++refused_by_scheduler;
+    }
+  }
+  EXPECT_GE(generated, 1);
+  EXPECT_EQ(generated + refused_at_submit + refused_by_scheduler, kRequests);
+  EXPECT_TRUE(WaitForFreeBlocks(*engine));
 }
 
 TEST(Engine, GracefulStopFinishesInFlightWork) {

@@ -154,6 +154,30 @@ TEST(SchedulerPolicy, RejectsRequestsThatCanNeverRun) {
   EXPECT_EQ(s.Add(Request(4, 0), 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// CheckAdmissible is the one length and capacity check: Add refuses exactly what it refuses,
+// with the same status, for each policy.
+TEST(SchedulerPolicy, AddAppliesCheckAdmissible) {
+  for (bool static_batching : {false, true}) {
+    SchedulerConfig c = Config(8, 100, 32);
+    c.static_batching = static_batching;
+    auto s = Scheduler::Create(c, 4, 4);  // 16 tokens of KV
+    for (const GenerationRequest& r :
+         {Request(30, 8), Request(10, 10), Request(0, 4), Request(4, 0), Request(4, 4)}) {
+      const absl::Status check = s->CheckAdmissible(r);
+      const absl::StatusOr<int64_t> added = s->Add(r, 0);
+      EXPECT_EQ(added.status(), check) << static_batching << " " << r.prompt.size();
+    }
+  }
+  // Static batching reserves max_model_len for every member: 4 + 4 tokens fit in 16 tokens of
+  // KV for continuous batching, but a static member's reservation of 32 never does.
+  SchedulerConfig c = Config(8, 100, 32);
+  EXPECT_TRUE(Scheduler::Create(c, 4, 4)->CheckAdmissible(Request(4, 4)).ok());
+  c.static_batching = true;
+  EXPECT_EQ(Scheduler::Create(c, 4, 4)->CheckAdmissible(Request(4, 4)).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(Scheduler::Create(c, 8, 4)->CheckAdmissible(Request(4, 4)).ok());
+}
+
 TEST(SchedulerPolicy, QueueLimit) {
   SchedulerConfig c = Config(8, 100);
   c.max_waiting = 2;

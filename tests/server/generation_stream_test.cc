@@ -121,13 +121,25 @@ TEST(GenerationStream, FinishReasonsMapToStatuses) {
                         Case{FinishReason::kStopToken, grpc::StatusCode::OK}}) {
     GenerationStream stream("r", nullptr, true, {}, false);
     RequestOutput out = Finish(c.reason);
-    out.error = "model step failed: boom";
+    if (c.reason == FinishReason::kError) out.status = absl::InternalError("model step failed");
     stream.OnOutput(out);
     EXPECT_EQ(stream.FinalStatus().error_code(), c.code) << static_cast<int>(c.reason);
     if (c.reason == FinishReason::kError) {
-      EXPECT_EQ(stream.FinalStatus().error_message(), "model step failed: boom");
+      EXPECT_EQ(stream.FinalStatus().error_message(), "model step failed");
     }
   }
+}
+
+// An error keeps the engine's code: the scheduler refusing a request that Submit() accepted is
+// RESOURCE_EXHAUSTED for the client too.
+TEST(GenerationStream, ErrorsKeepTheEnginesCode) {
+  GenerationStream stream("r", nullptr, true, {}, false);
+  RequestOutput out = Finish(FinishReason::kError);
+  out.status = absl::ResourceExhaustedError("the queue is full (1 waiting requests); retry later");
+  stream.OnOutput(out);
+  EXPECT_EQ(stream.FinalStatus().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(stream.FinalStatus().error_message(),
+            "the queue is full (1 waiting requests); retry later");
 }
 
 TEST(GenerationStream, ListenerRunsAfterOutputUntilDetached) {

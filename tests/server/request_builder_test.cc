@@ -136,3 +136,36 @@ TEST(RequestBuilder, HugeMaxTokensIsClampedNotWrapped) {
 
 }  // namespace
 }  // namespace ropewire::server
+
+namespace ropewire::server {
+namespace {
+
+TEST(RequestBuilder, RequestIdsAreLimitedInLength) {
+  v1::GenerateRequest m = TokenIds({1, 2});
+  m.set_request_id(std::string(256, 'r'));
+  EXPECT_TRUE(BuildRequest(m, nullptr, RequestLimits()).ok());
+  m.set_request_id(std::string(257, 'r'));
+  const absl::Status too_long = ErrorOf(m);
+  EXPECT_EQ(too_long.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_long.message(), HasSubstr("request_id: at most 256 bytes, got 257"));
+}
+
+// A text prompt past the byte limit is refused without being tokenized: the message counts
+// bytes, where the tokenizer (or the engine) would speak of tokens.
+TEST(RequestBuilder, OverlongTextIsRefusedBeforeTokenizing) {
+  RequestLimits limits;
+  limits.max_prompt_bytes = 1000;
+  v1::GenerateRequest m;
+  m.set_prompt(std::string(1000, 'a'));
+  EXPECT_TRUE(BuildRequest(m, &DemoTokenizer(), limits).ok());
+  m.set_prompt(std::string(8 << 20, 'a'));
+  auto refused = BuildRequest(m, &DemoTokenizer(), limits);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("prompt: 8388608 bytes is more text than the model's maximum length can "
+                        "hold (at most 1000 bytes)"));
+}
+
+}  // namespace
+}  // namespace ropewire::server

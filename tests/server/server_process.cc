@@ -38,6 +38,11 @@ bool ServerProcess::Start(const std::vector<std::string>& args) {
       std::smatch match;
       if (std::regex_search(log_, match, listening)) port_ = std::stoi(match[1]);
     }
+    int status = 0;
+    if (port_ == 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      Reap(status);  // it failed before listening: a startup error
+      return false;
+    }
     if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (port_ == 0) return false;
@@ -54,6 +59,26 @@ void ServerProcess::ReadOutput(int fd) {
     log_.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);
+}
+
+int ServerProcess::MetricsPort() const {
+  const std::regex metrics("metrics on http://127\\.0\\.0\\.1:([0-9]+)");
+  const std::string text = log();
+  std::smatch match;
+  return std::regex_search(text, match, metrics) ? std::stoi(match[1]) : 0;
+}
+
+bool ServerProcess::WaitForLog(const std::string& text, int timeout_ms) const {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return log().find(text) != std::string::npos;
+}
+
+void ServerProcess::Signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
 }
 
 std::string ServerProcess::log() const {
@@ -78,8 +103,15 @@ bool ServerProcess::WaitServing(int timeout_ms) {
   return false;
 }
 
+int ServerProcess::Reap(int status) {
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+  return exit_code_;
+}
+
 int ServerProcess::Stop(int signal, int timeout_ms) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0) return exit_code_;
   // A drain waits for clients to close their connections (after its GOAWAY): drop this one, so
   // a test that holds no other ends without waiting for it.
   channel_.reset();
