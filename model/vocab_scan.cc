@@ -35,9 +35,9 @@ ROPEWIRE_LANES_INLINE F8 Splat(float a) { return F8{} + a; }
 template <int shift>
 ROPEWIRE_LANES_INLINE F8 Rotate(F8 v) {
 #if defined(__clang__)
-  return __builtin_shufflevector(v, v, shift % 8, (shift + 1) % 8, (shift + 2) % 8,
-                                 (shift + 3) % 8, (shift + 4) % 8, (shift + 5) % 8,
-                                 (shift + 6) % 8, (shift + 7) % 8);
+  return __builtin_shufflevector(v, v, shift % 8, (shift + 1) % 8, (shift + 2) % 8, (shift + 3) % 8,
+                                 (shift + 4) % 8, (shift + 5) % 8, (shift + 6) % 8,
+                                 (shift + 7) % 8);
 #else
   return __builtin_shuffle(v, (I8{0, 1, 2, 3, 4, 5, 6, 7} + shift) & 7);
 #endif
@@ -105,7 +105,8 @@ float ScanRow(const float* x, int64_t n, float inv_temperature, float* chunk_max
     float top = -std::numeric_limits<float>::infinity();
     for (int64_t i = c * kScanChunk; i < n; ++i) top = std::max(top, x[i]);
     float sum = 0.0f;
-    for (int64_t i = c * kScanChunk; i < n; ++i) sum += ExpNonPositive((x[i] - top) * inv_temperature);
+    for (int64_t i = c * kScanChunk; i < n; ++i)
+      sum += ExpNonPositive((x[i] - top) * inv_temperature);
     chunk_max[c] = top;
     chunk_sum[c] = sum;
     best = std::max(best, top);

@@ -17,8 +17,7 @@ inline int64_t ScanChunks(int64_t n) { return (n + kScanChunk - 1) / kScanChunk;
 // exp((x_i - chunk_max) · inv_temperature) (chunk_sum), both ScanChunks(n) entries, from the same
 // registers, so the row is read from memory once. Returns the row's largest value. The
 // exponential is a polynomial one (relative error below 3e-7).
-float ScanRow(const float* x, int64_t n, float inv_temperature, float* chunk_max,
-              float* chunk_sum);
+float ScanRow(const float* x, int64_t n, float inv_temperature, float* chunk_max, float* chunk_sum);
 
 // Each chunk's mass relative to the row's largest value `max`:
 // mass_c = chunk_sum_c · exp((chunk_max_c - max) · inv_temperature). Returns their total.

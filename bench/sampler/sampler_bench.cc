@@ -3,8 +3,8 @@
 // a few strong tokens). One thread; median of --repeats rounds of --rows rows each, in the
 // thread's CPU time, so that a busy machine's waits for a core do not count.
 #include <algorithm>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,7 +46,8 @@ double MicrosecondsPerRow(int64_t vocab, const SamplingParams& params, int rows,
   for (int rep = 0; rep < repeats; ++rep) {
     const double start = ThreadMicroseconds();
     for (int r = 0; r < rows; ++r)
-      sink += sampler.Sample(logits.data() + r * vocab, params, prompt, output, rep * rows + r).token;
+      sink +=
+          sampler.Sample(logits.data() + r * vocab, params, prompt, output, rep * rows + r).token;
     rounds.push_back((ThreadMicroseconds() - start) / rows);
   }
   std::sort(rounds.begin(), rounds.end());
