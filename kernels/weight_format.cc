@@ -88,19 +88,19 @@ void QuantizeQ4_0(const float* x, int64_t n, BlockQ4_0* y) {
     int8_t best_q[kQuantBlock] = {};
     float best_d = 0.0f;
     if (max != 0.0f) {
-      double best_fit = -1.0;  // Σx·q² / Σq²: the squared error is Σx² minus this
+      float best_fit = -1.0f;  // (Σx·q)² / Σq²: the squared error is Σx² minus this
       for (int step = -9; step <= 9; ++step) {
         const float inverse = -(8.0f + 0.1f * float(step)) / max;
         int8_t q[kQuantBlock];
-        double xq = 0.0, qq = 0.0;
-        for (int j = 0; j < kQuantBlock; ++j) {
-          q[j] = int8_t(std::clamp(int(std::lround(x[j] * inverse)), -8, 7));
-          xq += double(x[j]) * q[j];
-          qq += double(q[j]) * q[j];
+        float xq = 0.0f, qq = 0.0f;
+        for (int j = 0; j < kQuantBlock; ++j) {  // round to nearest, clamped to [-8, 7]
+          q[j] = int8_t(std::clamp(int(x[j] * inverse + 8.5f), 0, 15) - 8);
+          xq += x[j] * float(q[j]);
+          qq += float(q[j]) * float(q[j]);
         }
-        if (qq > 0.0 && xq * xq / qq > best_fit) {
+        if (qq > 0.0f && xq * xq > best_fit * qq) {
           best_fit = xq * xq / qq;
-          best_d = float(xq / qq);
+          best_d = xq / qq;
           std::copy(q, q + kQuantBlock, best_q);
         }
       }

@@ -81,17 +81,22 @@ absl::Status WeightLoader::ConvertRows(const TensorInfo& info, int64_t rows, int
   // checkpoint never add more than one slice to the resident memory the loaded weights take.
   const int64_t src_row_bytes = kernels::RowBytes(*stored, cols);
   const int64_t slice_rows = std::max<int64_t>(1, (int64_t(32) << 20) / src_row_bytes);
-  std::vector<float> row(*stored == dst->format() ? 0 : cols);
   for (int64_t first = 0; first < rows; first += slice_rows) {
     const int64_t count = std::min(slice_rows, rows - first);
     const uint8_t* src = info.data + first * src_row_bytes;
     if (*stored == dst->format()) {
       std::memcpy(dst->MutableRow(dst_first + first), src, size_t(count * src_row_bytes));
     } else {
-      for (int64_t r = 0; r < count; ++r) {
-        kernels::DequantizeRow(*stored, src + r * src_row_bytes, cols, row.data());
-        kernels::QuantizeRow(dst->format(), row.data(), cols,
-                             dst->MutableRow(dst_first + first + r));
+      // Rows convert independently; quantizing (Q4_0's scale search most) is worth the cores.
+#pragma omp parallel
+      {
+        std::vector<float> row(cols);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < count; ++r) {
+          kernels::DequantizeRow(*stored, src + r * src_row_bytes, cols, row.data());
+          kernels::QuantizeRow(dst->format(), row.data(), cols,
+                               dst->MutableRow(dst_first + first + r));
+        }
       }
     }
     ReleaseMappedPages(src, count * src_row_bytes);
