@@ -10,9 +10,9 @@
 #include <cstring>
 #include <limits>
 
-#include "gguf/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "gguf/str_cat.h"
 
 namespace ropewire::gguf {
 namespace {
@@ -58,7 +58,7 @@ class ByteReader {
   absl::Status Need(uint64_t n, std::string_view what) const {
     if (n <= left()) return absl::OkStatus();
     return Error(Cat("truncated file: ", what, " needs ", n, " bytes at offset ", pos_,
-                              " but the file ends at ", size_));
+                     " but the file ends at ", size_));
   }
   template <typename T>
   absl::StatusOr<T> Read(std::string_view what) {
@@ -93,8 +93,8 @@ class ByteReader {
 absl::StatusOr<ValueType> ByteReader::ValueTypeOf(uint32_t id, std::string_view key,
                                                   std::string_view role) const {
   if (!ValueTypeName(id)) {
-    return Error(Cat("metadata key \"", key, "\" has unknown ", role, " ", id,
-                              " (GGUF defines 0 to 12)"));
+    return Error(
+        Cat("metadata key \"", key, "\" has unknown ", role, " ", id, " (GGUF defines 0 to 12)"));
   }
   return static_cast<ValueType>(id);
 }
@@ -116,8 +116,8 @@ absl::StatusOr<MetadataValue> ByteReader::ReadValue(uint32_t type_id, std::strin
 
 absl::StatusOr<MetadataValue> ByteReader::ReadArray(std::string_view key, int depth) {
   if (depth >= kMaxArrayDepth) {
-    return Error(Cat("metadata key \"", key, "\" nests arrays deeper than ",
-                              kMaxArrayDepth, " levels"));
+    return Error(
+        Cat("metadata key \"", key, "\" nests arrays deeper than ", kMaxArrayDepth, " levels"));
   }
   ASSIGN_OR_RETURN(uint32_t element_id, Read<uint32_t>(ValueWhat(key)));
   ASSIGN_OR_RETURN(ValueType element, ValueTypeOf(element_id, key, "array element type"));
@@ -126,9 +126,9 @@ absl::StatusOr<MetadataValue> ByteReader::ReadArray(std::string_view key, int de
                              : element == ValueType::kArray ? kMinNestedArrayBytes
                                                             : ScalarValueBytes(element);
   if (count > left() / min_bytes) {
-    return Error(Cat("truncated file: metadata key \"", key, "\" claims an array of ",
-                              count, " ", *ValueTypeName(element_id), " values, more than the ",
-                              left(), " bytes left in the file can hold"));
+    return Error(Cat("truncated file: metadata key \"", key, "\" claims an array of ", count, " ",
+                     *ValueTypeName(element_id), " values, more than the ", left(),
+                     " bytes left in the file can hold"));
   }
   if (element == ValueType::kString) {
     std::vector<std::string_view> strings(count);
@@ -140,8 +140,8 @@ absl::StatusOr<MetadataValue> ByteReader::ReadArray(std::string_view key, int de
   if (element == ValueType::kArray) {
     nested_arrays_ += count;
     if (nested_arrays_ > kMaxNestedArrays) {
-      return Error(Cat("metadata key \"", key, "\" holds more than ", kMaxNestedArrays,
-                                " nested arrays"));
+      return Error(
+          Cat("metadata key \"", key, "\" holds more than ", kMaxNestedArrays, " nested arrays"));
     }
     std::vector<MetadataValue> arrays;
     arrays.reserve(count);
@@ -162,18 +162,14 @@ int64_t TensorInfo::NumElements() const {
   return n;
 }
 
-int64_t TensorInfo::NumRows() const {
-  return row_length() == 0 ? 0 : NumElements() / row_length();
-}
+int64_t TensorInfo::NumRows() const { return row_length() == 0 ? 0 : NumElements() / row_length(); }
 
 uint64_t TensorInfo::RowBytes() const {
   const TensorTypeTraits traits = Traits(type);
   return static_cast<uint64_t>(row_length()) / traits.block_values * traits.block_bytes;
 }
 
-std::string TensorInfo::DimsString() const {
-  return Cat("[", absl::StrJoin(dims, ", "), "]");
-}
+std::string TensorInfo::DimsString() const { return Cat("[", absl::StrJoin(dims, ", "), "]"); }
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   std::unique_ptr<GgufFile> file(new GgufFile());
@@ -231,14 +227,12 @@ absl::Status GgufFile::ParseAll() {
   return PlaceTensors();
 }
 
-absl::Status GgufFile::ParseHeader(ByteReader& reader, uint64_t& tensor_count,
-                                   uint64_t& kv_count) {
+absl::Status GgufFile::ParseHeader(ByteReader& reader, uint64_t& tensor_count, uint64_t& kv_count) {
   RETURN_IF_ERROR(reader.Need(4, "the magic number"));
   if (std::memcmp(reader.here(), kMagic, 4) != 0) {
     const uint8_t* m = reader.here();
-    return reader.Error(Cat("not a GGUF file (bad magic: the file starts with bytes ",
-                                     m[0], " ", m[1], " ", m[2], " ", m[3],
-                                     ", a GGUF file with \"GGUF\")"));
+    return reader.Error(Cat("not a GGUF file (bad magic: the file starts with bytes ", m[0], " ",
+                            m[1], " ", m[2], " ", m[3], ", a GGUF file with \"GGUF\")"));
   }
   reader.Skip(4);
   ASSIGN_OR_RETURN(version_, reader.Read<uint32_t>("the header's version"));
@@ -253,8 +247,8 @@ absl::Status GgufFile::ParseHeader(ByteReader& reader, uint64_t& tensor_count,
   ASSIGN_OR_RETURN(kv_count, reader.Read<uint64_t>("the header's metadata count"));
   if (kv_count > reader.left() / kMinKeyValueBytes) {
     return reader.Error(Cat("truncated file: the header claims ", kv_count,
-                                     " metadata entries, more than the ", reader.left(),
-                                     " bytes after it can hold"));
+                            " metadata entries, more than the ", reader.left(),
+                            " bytes after it can hold"));
   }
   return absl::OkStatus();
 }
@@ -276,8 +270,8 @@ absl::Status GgufFile::ParseMetadata(ByteReader& reader, uint64_t kv_count) {
 absl::Status GgufFile::ParseTensorInfos(ByteReader& reader, uint64_t tensor_count) {
   if (tensor_count > reader.left() / kMinTensorInfoBytes) {
     return reader.Error(Cat("truncated file: the header claims ", tensor_count,
-                                     " tensors, more than the ", reader.left(),
-                                     " bytes after the metadata can hold"));
+                            " tensors, more than the ", reader.left(),
+                            " bytes after the metadata can hold"));
   }
   tensors_.resize(tensor_count);
   for (uint64_t i = 0; i < tensor_count; ++i) {
@@ -290,8 +284,7 @@ absl::Status GgufFile::ParseTensorInfos(ByteReader& reader, uint64_t tensor_coun
 }
 
 absl::Status GgufFile::ParseTensorInfo(ByteReader& reader, uint64_t index, TensorInfo& info) {
-  ASSIGN_OR_RETURN(std::string_view name,
-                   reader.ReadString(Cat("the name of tensor ", index)));
+  ASSIGN_OR_RETURN(std::string_view name, reader.ReadString(Cat("the name of tensor ", index)));
   if (name.empty()) return reader.Error(Cat("tensor ", index, " has an empty name"));
   info.name = std::string(name);
   const std::string what = Cat("the info of tensor \"", info.name, "\"");
@@ -316,12 +309,12 @@ absl::Status GgufFile::ParseTensorInfo(ByteReader& reader, uint64_t index, Tenso
   const std::optional<TensorTypeTraits> traits = FindTensorType(type_id);
   if (!traits) {
     return bad(Cat("has ggml type ", type_id, ", ", TensorTypeName(type_id),
-                            " that this reader cannot size"));
+                   " that this reader cannot size"));
   }
   info.type = traits->type;
   if (info.row_length() % traits->block_values != 0) {
     return bad(Cat("has rows of ", info.row_length(), " values, not a multiple of the ",
-                            traits->block_values, "-value blocks of its type ", traits->name));
+                   traits->block_values, "-value blocks of its type ", traits->name));
   }
   info.num_bytes = elements / traits->block_values * traits->block_bytes;
   ASSIGN_OR_RETURN(info.offset, reader.Read<uint64_t>(what));
@@ -337,8 +330,7 @@ absl::Status GgufFile::ReadAlignment() {
   }
   const uint64_t alignment = value->as_uint64();
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
-    return metadata_.Error("general.alignment",
-                           Cat("is ", alignment, ", not a power of two"));
+    return metadata_.Error("general.alignment", Cat("is ", alignment, ", not a power of two"));
   }
   alignment_ = static_cast<uint32_t>(alignment);
   return absl::OkStatus();
@@ -347,19 +339,19 @@ absl::Status GgufFile::ReadAlignment() {
 absl::Status GgufFile::PlaceTensors() {
   const uint64_t data_size = data_offset_ <= size_ ? size_ - data_offset_ : 0;
   auto bad = [&](const TensorInfo& t, std::string_view message) {
-    return absl::InvalidArgumentError(
-        Cat(source_, ": tensor \"", t.name, "\" (", TensorTypeName(uint32_t(t.type)),
-                     " ", t.DimsString(), ", ", t.num_bytes, " bytes) ", message));
+    return absl::InvalidArgumentError(Cat(source_, ": tensor \"", t.name, "\" (",
+                                          TensorTypeName(uint32_t(t.type)), " ", t.DimsString(),
+                                          ", ", t.num_bytes, " bytes) ", message));
   };
   for (TensorInfo& t : tensors_) {
     if (t.offset % alignment_ != 0) {
-      return bad(t, Cat("is at data offset ", t.offset,
-                                 ", not a multiple of the alignment ", alignment_));
+      return bad(
+          t, Cat("is at data offset ", t.offset, ", not a multiple of the alignment ", alignment_));
     }
     if (t.offset > data_size || t.num_bytes > data_size - t.offset) {
       return bad(t, Cat("extends past the end of the file: it ends at data offset ",
-                                 t.offset + t.num_bytes, " but the data section holds ", data_size,
-                                 " bytes (truncated file?)"));
+                        t.offset + t.num_bytes, " but the data section holds ", data_size,
+                        " bytes (truncated file?)"));
     }
     t.data = bytes_ + data_offset_ + t.offset;
   }
@@ -394,9 +386,9 @@ absl::Status GgufFile::CheckTensorTypes(std::span<const TensorType> supported,
     if (std::find(supported.begin(), supported.end(), t.type) != supported.end()) continue;
     std::vector<std::string> names;
     for (TensorType type : supported) names.emplace_back(Traits(type).name);
-    return absl::UnimplementedError(Cat(
-        source_, ": tensor \"", t.name, "\" has type ", Traits(t.type).name, ", which ", purpose,
-        " does not support (supported: ", absl::StrJoin(names, ", "), ")"));
+    return absl::UnimplementedError(
+        Cat(source_, ": tensor \"", t.name, "\" has type ", Traits(t.type).name, ", which ",
+            purpose, " does not support (supported: ", absl::StrJoin(names, ", "), ")"));
   }
   return absl::OkStatus();
 }

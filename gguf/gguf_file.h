@@ -38,7 +38,7 @@ struct TensorInfo {
 
   int64_t NumElements() const;
   int64_t row_length() const { return dims.empty() ? 1 : dims[0]; }
-  int64_t NumRows() const;   // product of dims[1..]
+  int64_t NumRows() const;    // product of dims[1..]
   uint64_t RowBytes() const;  // bytes of one row of row_length() values
   // "[576, 49152]" (GGUF order).
   std::string DimsString() const;

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <limits>
 
-#include "gguf/str_cat.h"
 #include "base/status_macros.h"
+#include "gguf/str_cat.h"
 
 namespace ropewire::gguf {
 
@@ -116,13 +116,13 @@ std::string DescribeValue(const MetadataValue& value) {
     }
     case ValueType::kArray:
       return Cat("[", value.size(), " x ",
-                          *ValueTypeName(static_cast<uint32_t>(value.element_type())), "]");
+                 *ValueTypeName(static_cast<uint32_t>(value.element_type())), "]");
     case ValueType::kBool: return value.as_bool() ? "true" : "false";
     case ValueType::kFloat32:
     case ValueType::kFloat64: return Cat(value.as_double());
     default:
       return MetadataValue::IsSignedType(value.type()) ? Cat(value.as_int64())
-                                    : Cat(value.as_uint64());
+                                                       : Cat(value.as_uint64());
   }
 }
 
@@ -209,8 +209,7 @@ absl::StatusOr<const MetadataValue*> Metadata::RequiredArray(std::string_view ke
                                                              std::string_view wanted) const {
   ASSIGN_OR_RETURN(const MetadataValue* value, Required(key));
   if (value->type() != ValueType::kArray) {
-    return Error(key, Cat("must be an ARRAY of ", wanted, ", not ",
-                                   TypeDescription(*value)));
+    return Error(key, Cat("must be an ARRAY of ", wanted, ", not ", TypeDescription(*value)));
   }
   return value;
 }

@@ -6,8 +6,8 @@ namespace ropewire::gguf {
 namespace {
 
 constexpr std::array<std::string_view, 13> kValueTypeNames = {
-    "UINT8", "INT8",  "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
-    "BOOL",  "STRING", "ARRAY", "UINT64", "INT64",  "FLOAT64",
+    "UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
+    "BOOL",  "STRING", "ARRAY",  "UINT64", "INT64",  "FLOAT64",
 };
 
 // Block sizes as ggml defines them (and the `gguf` Python package's GGML_QUANT_SIZES).
@@ -53,8 +53,8 @@ struct RemovedType {
   std::string_view name;
 };
 constexpr RemovedType kRemovedTypes[] = {
-    {4, "Q4_2 (removed)"},       {5, "Q4_3 (removed)"},       {31, "Q4_0_4_4 (removed)"},
-    {32, "Q4_0_4_8 (removed)"},  {33, "Q4_0_8_8 (removed)"},  {36, "IQ4_NL_4_4 (removed)"},
+    {4, "Q4_2 (removed)"},        {5, "Q4_3 (removed)"},        {31, "Q4_0_4_4 (removed)"},
+    {32, "Q4_0_4_8 (removed)"},   {33, "Q4_0_8_8 (removed)"},   {36, "IQ4_NL_4_4 (removed)"},
     {37, "IQ4_NL_4_8 (removed)"}, {38, "IQ4_NL_8_8 (removed)"},
 };
 

@@ -183,9 +183,9 @@ absl::StatusOr<Json> MergesFromFile(const Metadata& metadata, const GgufVocabula
     const std::string_view merge = v.merges[i];
     const size_t space = merge.find(' ');
     if (space == std::string_view::npos) {
-      return metadata.Error("tokenizer.ggml.merges",
-                            Concat("entry ", i, " (\"", merge, "\") is not two tokens split by "
-                                                                 "a space"));
+      return metadata.Error("tokenizer.ggml.merges", Concat("entry ", i, " (\"", merge,
+                                                            "\") is not two tokens split by "
+                                                            "a space"));
     }
     merges.push_back({std::string(merge.substr(0, space)), std::string(merge.substr(space + 1))});
   }
@@ -288,9 +288,8 @@ absl::StatusOr<std::optional<int32_t>> OptionalId(const Metadata& metadata, cons
 absl::StatusOr<SpecialIds> ReadSpecialIds(const Metadata& metadata, size_t vocabulary) {
   SpecialIds ids;
   const std::pair<const char*, std::optional<int32_t>*> fields[] = {
-      {"bos_token_id", &ids.bos},     {"eos_token_id", &ids.eos},
-      {"unknown_token_id", &ids.unk}, {"padding_token_id", &ids.pad},
-      {"eot_token_id", &ids.eot},     {"eom_token_id", &ids.eom},
+      {"bos_token_id", &ids.bos},     {"eos_token_id", &ids.eos}, {"unknown_token_id", &ids.unk},
+      {"padding_token_id", &ids.pad}, {"eot_token_id", &ids.eot}, {"eom_token_id", &ids.eom},
   };
   for (const auto& [name, field] : fields) {
     auto id = OptionalId(metadata, name, vocabulary);
@@ -319,7 +318,7 @@ void AddNamedSpecialTokens(const GgufVocabulary& v, const SpecialIds& ids, Json&
 
 // BOS before / EOS after a single sequence, as add_bos_token / add_eos_token ask.
 absl::StatusOr<Json> PostProcessorJson(const Metadata& metadata, const GgufVocabulary& v,
-                                   const SpecialIds& ids, const TokenizerConfig& config) {
+                                       const SpecialIds& ids, const TokenizerConfig& config) {
   Json single = Json::array();
   Json special_tokens = Json::object();
   auto add = [&](const char* flag, const std::optional<int32_t>& id,
@@ -340,8 +339,8 @@ absl::StatusOr<Json> PostProcessorJson(const Metadata& metadata, const GgufVocab
   if (config.add_eos_token) {
     if (absl::Status s = add("add_eos_token", ids.eos, "eos_token_id"); !s.ok()) return s;
   }
-  return Json{{"type", "TemplateProcessing"}, {"single", single},
-              {"special_tokens", special_tokens}};
+  return Json{
+      {"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", special_tokens}};
 }
 
 absl::StatusOr<TokenizerConfig> ReadTokenizerConfig(const Metadata& metadata,
@@ -379,11 +378,16 @@ absl::StatusOr<Json> ByteLevelModel(const Metadata& metadata, const GgufVocabula
   }
   auto merges = MergesFromFile(metadata, v);
   if (!merges.ok()) return merges.status();
-  return Json{{"type", "BPE"},           {"dropout", nullptr},
-              {"unk_token", nullptr},    {"continuing_subword_prefix", ""},
-              {"end_of_word_suffix", ""}, {"fuse_unk", false},
-              {"byte_fallback", false},  {"ignore_merges", false},
-              {"vocab", std::move(vocab)}, {"merges", *std::move(merges)}};
+  return Json{{"type", "BPE"},
+              {"dropout", nullptr},
+              {"unk_token", nullptr},
+              {"continuing_subword_prefix", ""},
+              {"end_of_word_suffix", ""},
+              {"fuse_unk", false},
+              {"byte_fallback", false},
+              {"ignore_merges", false},
+              {"vocab", std::move(vocab)},
+              {"merges", *std::move(merges)}};
 }
 
 absl::StatusOr<Json> SentencePieceModel(const Metadata& metadata, const GgufVocabulary& v) {
@@ -399,9 +403,14 @@ absl::StatusOr<Json> SentencePieceModel(const Metadata& metadata, const GgufVoca
   } else {
     return metadata.Error("tokenizer.ggml.scores", "is missing, and so are the merges");
   }
-  return Json{{"type", "BPE"},          {"dropout", nullptr},     {"unk_token", nullptr},
-              {"fuse_unk", true},       {"byte_fallback", true},  {"ignore_merges", false},
-              {"vocab", std::move(vocab)}, {"merges", std::move(merges)}};
+  return Json{{"type", "BPE"},
+              {"dropout", nullptr},
+              {"unk_token", nullptr},
+              {"fuse_unk", true},
+              {"byte_fallback", true},
+              {"ignore_merges", false},
+              {"vocab", std::move(vocab)},
+              {"merges", std::move(merges)}};
 }
 
 // Metaspace with the file's add_space_prefix, and the Llama decoder chain.
@@ -412,10 +421,10 @@ absl::Status SentencePiecePipeline(const Metadata& metadata, Json& json) {
                            {"replacement", "\u2581"},
                            {"prepend_scheme", *prefix ? "first" : "never"},
                            {"split", false}};
-  Json steps = Json::array({{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}},
-                             {"content", " "}},
-                            {{"type", "ByteFallback"}},
-                            {{"type", "Fuse"}}});
+  Json steps =
+      Json::array({{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                   {{"type", "ByteFallback"}},
+                   {{"type", "Fuse"}}});
   if (*prefix) {
     steps.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
   }
@@ -442,8 +451,10 @@ absl::StatusOr<Json> GgufTokenizerJson(const Metadata& metadata) {
     auto pre = Gpt2PreTokenizer(metadata);
     if (!pre.ok()) return pre.status();
     json["pre_tokenizer"] = *std::move(pre);
-    json["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true},
-                       {"trim_offsets", true}, {"use_regex", true}};
+    json["decoder"] = {{"type", "ByteLevel"},
+                       {"add_prefix_space", true},
+                       {"trim_offsets", true},
+                       {"use_regex", true}};
   } else if (v.model == "llama") {
     auto model = SentencePieceModel(metadata, v);
     if (!model.ok()) return model.status();

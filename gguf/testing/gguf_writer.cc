@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <fstream>
+#include <limits>
 
 #include "gguf/str_cat.h"
 
@@ -34,8 +34,8 @@ float HalfToFloat(uint16_t h) {
   if (exponent == 0) {
     magnitude = std::ldexp(static_cast<float>(mantissa), -24);
   } else if (exponent == 31) {
-    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
-                         : std::numeric_limits<float>::infinity();
+    magnitude =
+        mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
   } else {
     magnitude = std::ldexp(static_cast<float>(1024 + mantissa), exponent - 25);
   }
@@ -61,7 +61,7 @@ void GgufWriter::Key(std::string_view key, uint32_t type_id) {
   ++kv_count_;
 }
 
-#define ROPEWIRE_GGUF_SCALAR(Name, T, type)                  \
+#define ROPEWIRE_GGUF_SCALAR(Name, T, type)                   \
   void GgufWriter::Add##Name(std::string_view key, T value) { \
     Key(key, static_cast<uint32_t>(ValueType::type));         \
     Put<T>(metadata_, value);                                 \
@@ -165,7 +165,8 @@ std::vector<uint8_t> GgufWriter::Bytes() const {
 absl::Status GgufWriter::WriteFile(const std::string& path) const {
   const std::vector<uint8_t> bytes = Bytes();
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  file.write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
   file.close();
   if (!file) return absl::InternalError(Cat(path, ": cannot write"));
   return absl::OkStatus();
@@ -183,7 +184,8 @@ absl::StatusOr<std::vector<float>> DequantizeForTest(TensorType type, const uint
       case TensorType::kF32: std::memcpy(o, b, 4); break;
       case TensorType::kF16: o[0] = HalfToFloat(LoadHalf(b)); break;
       case TensorType::kQ8_0:
-        for (int j = 0; j < 32; ++j) o[j] = HalfToFloat(LoadHalf(b)) * static_cast<int8_t>(b[2 + j]);
+        for (int j = 0; j < 32; ++j)
+          o[j] = HalfToFloat(LoadHalf(b)) * static_cast<int8_t>(b[2 + j]);
         break;
       case TensorType::kQ4_0:
         for (int j = 0; j < 16; ++j) {
@@ -197,8 +199,7 @@ absl::StatusOr<std::vector<float>> DequantizeForTest(TensorType type, const uint
           o[j + 16] = HalfToFloat(LoadHalf(b)) * (b[4 + j] >> 4) + HalfToFloat(LoadHalf(b + 2));
         }
         break;
-      default:
-        return absl::UnimplementedError(Cat("no test dequantizer for ", traits.name));
+      default: return absl::UnimplementedError(Cat("no test dequantizer for ", traits.name));
     }
   }
   return out;

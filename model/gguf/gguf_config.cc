@@ -3,9 +3,9 @@
 #include <cstring>
 #include <map>
 
-#include "gguf/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "gguf/str_cat.h"
 #include "model/config_json.h"
 #include "model/families/families.h"
 
@@ -41,8 +41,8 @@ absl::StatusOr<const GgufArchitecture*> FindArchitecture(const Metadata& metadat
     if (name == arch.name) return &arch;
   }
   return absl::UnimplementedError(gguf::Cat(
-      metadata.source(), ": general.architecture \"", name, "\" is not supported (supported: ",
-      absl::StrJoin(SupportedGgufArchitectures(), ", "), ")"));
+      metadata.source(), ": general.architecture \"", name,
+      "\" is not supported (supported: ", absl::StrJoin(SupportedGgufArchitectures(), ", "), ")"));
 }
 
 // `{arch}.rope.scaling.*` → the rope_scaling dict of config.json (null: no scaling).
@@ -104,7 +104,7 @@ absl::Status HeadDimension(const Metadata& metadata, const std::string& arch, nl
   if (rotary != head_dim) {
     return metadata.Error(arch + ".rope.dimension_count",
                           gguf::Cat("is ", rotary, ", but this architecture rotates the whole ",
-                                       head_dim, "-value head"));
+                                    head_dim, "-value head"));
   }
   j["head_dim"] = head_dim;
   return absl::OkStatus();
@@ -124,9 +124,9 @@ absl::StatusOr<int64_t> VocabularySize(const GgufFile& file, const std::string& 
 absl::Status RefuseExperts(const Metadata& metadata, const std::string& arch) {
   ASSIGN_OR_RETURN(int64_t experts, metadata.Integer(arch + ".expert_count", 0));
   if (experts > 0) {
-    return metadata.Error(arch + ".expert_count",
-                          gguf::Cat("is ", experts, ": mixture-of-experts models are not "
-                                                       "supported"));
+    return metadata.Error(arch + ".expert_count", gguf::Cat("is ", experts,
+                                                            ": mixture-of-experts models are not "
+                                                            "supported"));
   }
   return absl::OkStatus();
 }
@@ -157,9 +157,9 @@ absl::StatusOr<nlohmann::json> GgufToHfConfigJson(const GgufFile& file) {
   for (const auto& [gguf_key, hf_key] : kIntegers) {
     ASSIGN_OR_RETURN(j[hf_key], metadata.Integer(gguf::Cat(a, ".", gguf_key)));
   }
-  ASSIGN_OR_RETURN(j["num_key_value_heads"],
-                   metadata.Integer(a + ".attention.head_count_kv",
-                                    j["num_attention_heads"].get<int64_t>()));
+  ASSIGN_OR_RETURN(
+      j["num_key_value_heads"],
+      metadata.Integer(a + ".attention.head_count_kv", j["num_attention_heads"].get<int64_t>()));
   RETURN_IF_ERROR(HeadDimension(metadata, a, j));
   ASSIGN_OR_RETURN(j["rms_norm_eps"], metadata.Float(a + ".attention.layer_norm_rms_epsilon"));
   ASSIGN_OR_RETURN(j["rope_theta"], metadata.Float(a + ".rope.freq_base", 10000.0));
@@ -220,9 +220,9 @@ absl::Status ApplyRopeFrequencyFactors(const GgufFile& file, ModelConfig* config
   if (factors->type != gguf::TensorType::kF32 ||
       factors->NumElements() != static_cast<int64_t>(inv_freq.size())) {
     return absl::InvalidArgumentError(gguf::Cat(
-        file.source(), ": tensor \"rope_freqs.weight\" must be F32 with rotary_dim / 2 = ",
-        inv_freq.size(), " values, not ", gguf::Traits(factors->type).name, " ",
-        factors->DimsString()));
+        file.source(),
+        ": tensor \"rope_freqs.weight\" must be F32 with rotary_dim / 2 = ", inv_freq.size(),
+        " values, not ", gguf::Traits(factors->type).name, " ", factors->DimsString()));
   }
   for (size_t k = 0; k < inv_freq.size(); ++k) {
     float factor;
@@ -230,7 +230,7 @@ absl::Status ApplyRopeFrequencyFactors(const GgufFile& file, ModelConfig* config
     if (!(factor > 0)) {
       return absl::InvalidArgumentError(
           gguf::Cat(file.source(), ": tensor \"rope_freqs.weight\" holds ", factor, " at ", k,
-                       "; RoPE frequency factors must be positive"));
+                    "; RoPE frequency factors must be positive"));
     }
     inv_freq[k] /= factor;
   }
@@ -242,10 +242,10 @@ absl::Status CheckEmbeddingShape(const GgufFile& file, const ModelConfig& config
   ASSIGN_OR_RETURN(const gguf::TensorInfo* embedding, file.Tensor("token_embd.weight"));
   const std::vector<int64_t> expected = {config.hidden_size, config.vocab_size};
   if (embedding->dims != expected) {
-    return absl::InvalidArgumentError(gguf::Cat(
-        file.source(), ": tensor \"token_embd.weight\" has dims ", embedding->DimsString(),
-        ", but the metadata gives embedding_length ", config.hidden_size, " and ",
-        config.vocab_size, " tokens"));
+    return absl::InvalidArgumentError(
+        gguf::Cat(file.source(), ": tensor \"token_embd.weight\" has dims ",
+                  embedding->DimsString(), ", but the metadata gives embedding_length ",
+                  config.hidden_size, " and ", config.vocab_size, " tokens"));
   }
   return absl::OkStatus();
 }
@@ -256,9 +256,9 @@ absl::StatusOr<GgufModelDescription> DescribeGgufModel(const GgufFile& file) {
   ASSIGN_OR_RETURN(nlohmann::json json, GgufToHfConfigJson(file));
   ASSIGN_OR_RETURN(const GgufArchitecture* arch, FindArchitecture(file.metadata()));
   GgufModelDescription model;
-  ASSIGN_OR_RETURN(model.config,
-                   ParseModelConfig(json.dump(), gguf::Cat(file.source(),
-                                                              " (metadata as config.json)")));
+  ASSIGN_OR_RETURN(
+      model.config,
+      ParseModelConfig(json.dump(), gguf::Cat(file.source(), " (metadata as config.json)")));
   model.config.source = file.source();
   model.config.torch_dtype = DominantTensorType(file);
   RETURN_IF_ERROR(ApplyRopeFrequencyFactors(file, &model.config));

@@ -165,14 +165,16 @@ TEST(GgufConfigTest, RopeScaling) {
   linear.AddFloat32("llama.rope.scaling.factor", 4.0f);
   auto described = Describe(linear);
   ASSERT_TRUE(described.ok()) << described.status();
-  ExpectSameConfig(described->config,
-                   SmallLlamaFromJson({{"rope_scaling", {{"rope_type", "linear"}, {"factor", 4}}}}));
+  ExpectSameConfig(
+      described->config,
+      SmallLlamaFromJson({{"rope_scaling", {{"rope_type", "linear"}, {"factor", 4}}}}));
   EXPECT_EQ(described->config.max_model_len, 1024);
 
   GgufWriter legacy = SmallLlama();
   legacy.AddFloat32("llama.rope.scale_linear", 4.0f);
   ASSERT_TRUE(Describe(legacy).ok());
-  EXPECT_EQ(Describe(legacy)->config.position.rope.inv_freq, described->config.position.rope.inv_freq);
+  EXPECT_EQ(Describe(legacy)->config.position.rope.inv_freq,
+            described->config.position.rope.inv_freq);
 
   GgufWriter yarn = SmallLlama();
   yarn.AddString("llama.rope.scaling.type", "yarn");

@@ -23,9 +23,9 @@ std::vector<uint8_t> Fill(size_t n, uint8_t seed) {
 
 // [[7, 8], []] as ARRAY of ARRAY of UINT16, as the value bytes of an ARRAY key.
 std::vector<uint8_t> NestedArrayValue() {
-  return {9, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,  // ARRAY x 2
-          2, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,  // UINT16 x 2
-          7, 0, 8, 0,                          // 7, 8
+  return {9, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,   // ARRAY x 2
+          2, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,   // UINT16 x 2
+          7, 0, 8, 0,                           // 7, 8
           2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // UINT16 x 0
 }
 

@@ -162,8 +162,8 @@ TEST(GgufTokenizerTest, ErrorsNameTheKey) {
 
 // ropewire-tokenize takes a .gguf path like a tokenizer.json.
 TEST(GgufTokenizerTest, CommandLineReadsGguf) {
-  const std::string command = std::string(ROPEWIRE_BINARY_DIR) +
-                              "/tokenizer/ropewire-tokenize " + ROPEWIRE_TEST_GGUF +
+  const std::string command = std::string(ROPEWIRE_BINARY_DIR) + "/tokenizer/ropewire-tokenize " +
+                              ROPEWIRE_TEST_GGUF +
                               " --no-special <<< 'What is the capital of France?'";
   FILE* pipe = popen(("bash -c \"" + command + "\"").c_str(), "r");
   ASSERT_NE(pipe, nullptr);

@@ -13,9 +13,9 @@
 namespace ropewire::gguf {
 namespace {
 
+using testing::GgufWriter;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::GgufWriter;
 
 std::string ErrorOf(const std::vector<uint8_t>& bytes) {
   auto file = GgufFile::Parse(bytes, "bad.gguf");
@@ -58,8 +58,7 @@ TEST(MalformedGgufTest, UnsupportedVersion) {
   for (uint32_t version : {0u, 1u, 4u, 77u}) {
     GgufWriter w = SmallFile();
     w.set_version(version);
-    EXPECT_EQ(ErrorOf(w.Bytes()), "bad.gguf: unsupported GGUF version " +
-                                      std::to_string(version) +
+    EXPECT_EQ(ErrorOf(w.Bytes()), "bad.gguf: unsupported GGUF version " + std::to_string(version) +
                                       " (versions 2 and 3 are supported)");
   }
   GgufWriter w = SmallFile();
@@ -144,7 +143,8 @@ TEST(MalformedGgufTest, DeeplyNestedArrays) {
   }
   GgufWriter w;
   w.AddRaw("deep", 9, value);
-  EXPECT_EQ(ErrorOf(w.Bytes()), "bad.gguf: metadata key \"deep\" nests arrays deeper than 8 levels");
+  EXPECT_EQ(ErrorOf(w.Bytes()),
+            "bad.gguf: metadata key \"deep\" nests arrays deeper than 8 levels");
 }
 
 TEST(MalformedGgufTest, TensorInfos) {
@@ -222,7 +222,8 @@ TEST(MalformedGgufTest, RandomCorruptionsFailCleanly) {
     if (file.ok()) {
       ++parsed;
       for (const TensorInfo& t : (*file)->tensors()) {
-        ASSERT_LE(t.data + t.num_bytes, (*file)->tensors().empty() ? nullptr : t.data + t.num_bytes);
+        ASSERT_LE(t.data + t.num_bytes,
+                  (*file)->tensors().empty() ? nullptr : t.data + t.num_bytes);
         ASSERT_LE(t.offset + t.num_bytes + (*file)->data_offset(), (*file)->size());
       }
     } else {

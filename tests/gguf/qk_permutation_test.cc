@@ -57,13 +57,13 @@ TEST(QkPermutationTest, SmolLm2RowsMatchTransformers) {
   const nlohmann::json golden = nlohmann::json::parse(golden_file);
   int rows_compared = 0;
   for (int layer : {0, 29}) {
-    for (auto [gguf_name, hf_name, heads] : {std::tuple{"attn_q", "q_proj", 9},
-                                             std::tuple{"attn_k", "k_proj", 3}}) {
+    for (auto [gguf_name, hf_name, heads] :
+         {std::tuple{"attn_q", "q_proj", 9}, std::tuple{"attn_k", "k_proj", 3}}) {
       const std::string name = "blk." + std::to_string(layer) + "." + gguf_name + ".weight";
       auto tensor = (*file)->Tensor(name);
       ASSERT_TRUE(tensor.ok()) << tensor.status();
-      const auto expected = golden[std::to_string(layer) + "." + hf_name]
-                                .get<std::vector<std::vector<float>>>();
+      const auto expected =
+          golden[std::to_string(layer) + "." + hf_name].get<std::vector<std::vector<float>>>();
       ASSERT_EQ(int64_t(expected.size()), (*tensor)->NumRows());
       const std::vector<int64_t> order = HfRowsFromGgufQk(heads, 64);
       int unpermuted_equal = 0;
@@ -76,8 +76,8 @@ TEST(QkPermutationTest, SmolLm2RowsMatchTransformers) {
         EXPECT_EQ(std::vector<float>(values.begin(), values.begin() + 4), expected[r])
             << name << " HF row " << r;
         const std::vector<float> same_index = row(static_cast<int64_t>(r));
-        unpermuted_equal += std::vector<float>(same_index.begin(), same_index.begin() + 4) ==
-                            expected[r];
+        unpermuted_equal +=
+            std::vector<float>(same_index.begin(), same_index.begin() + 4) == expected[r];
         ++rows_compared;
       }
       // Without the permutation only the rows it leaves in place (the first and the last of each
