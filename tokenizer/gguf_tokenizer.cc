@@ -91,10 +91,6 @@ Json PreTokenizerJson(PreTokenization kind) {
   return ByteLevel(true);
 }
 
-absl::Status MetadataError(const Metadata& metadata, std::string_view key, std::string_view what) {
-  return metadata.Error(key, what);
-}
-
 absl::StatusOr<Json> Gpt2PreTokenizer(const Metadata& metadata) {
   const std::string key = "tokenizer.ggml.pre";
   if (!metadata.Has(key)) return PreTokenizerJson(PreTokenization::kGpt2);
@@ -107,9 +103,8 @@ absl::StatusOr<Json> Gpt2PreTokenizer(const Metadata& metadata) {
   }
   std::string list;
   for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-  return MetadataError(metadata, key,
-                       Concat("names pre-tokenizer \"", *name,
-                              "\", which ropewire does not know (known: ", list, ")"));
+  return metadata.Error(key, Concat("names pre-tokenizer \"", *name,
+                                    "\", which ropewire does not know (known: ", list, ")"));
 }
 
 // Everything the builders read from the metadata, checked once.

@@ -160,6 +160,38 @@ TEST(GgufTokenizerTest, ErrorsNameTheKey) {
             "tok.gguf: metadata key \"tokenizer.ggml.scores\" is missing, and so are the merges");
 }
 
+// Special ids, flags and token types, as llama.cpp reads them: EOT ends generation like EOS,
+// control tokens are special, user-defined ones are matched whole but not special.
+TEST(GgufTokenizerTest, ConfigFromMetadata) {
+  gguf::testing::GgufWriter w;
+  w.AddString("tokenizer.ggml.model", "gpt2");
+  AddVocabulary(w);  // "a", "b", "ab"
+  const std::vector<int32_t> types = {3, 1, 4};
+  w.AddInt32Array("tokenizer.ggml.token_type", types);
+  w.AddUint32("tokenizer.ggml.eos_token_id", 1);
+  w.AddUint32("tokenizer.ggml.eot_token_id", 2);
+  w.AddUint32("tokenizer.ggml.padding_token_id", 1);
+  w.AddBool("tokenizer.ggml.add_eos_token", true);
+  auto file = gguf::GgufFile::Parse(w.Bytes(), "tok.gguf");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto loaded = LoadGgufTokenizer(**file);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const TokenizerConfig& config = loaded->config;
+  EXPECT_EQ(config.eos_token_ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(config.pad_token_id, 1);
+  EXPECT_FALSE(config.bos_token_id.has_value());
+  EXPECT_FALSE(config.add_bos_token);  // the default of byte-level vocabularies
+  EXPECT_TRUE(config.add_eos_token);
+  EXPECT_FALSE(config.chat_template.has_value());
+  const Tokenizer& tokenizer = *loaded->tokenizer;
+  EXPECT_EQ(*tokenizer.Encode("ab"), (std::vector<int32_t>{2, 1}));
+  EXPECT_EQ(*tokenizer.Encode("ba", false), (std::vector<int32_t>{1, 0}));
+  EXPECT_TRUE(tokenizer.IsSpecialToken(0));
+  EXPECT_TRUE(tokenizer.IsSpecialToken(1));  // named as EOS and padding
+  EXPECT_FALSE(tokenizer.IsSpecialToken(2));
+  EXPECT_EQ(*tokenizer.Decode(std::vector<int32_t>{0, 2, 1}, true), "ab");
+}
+
 // ropewire-tokenize takes a .gguf path like a tokenizer.json.
 TEST(GgufTokenizerTest, CommandLineReadsGguf) {
   const std::string command = std::string(ROPEWIRE_BINARY_DIR) + "/tokenizer/ropewire-tokenize " +
