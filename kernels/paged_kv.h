@@ -3,8 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace ropewire::kernels {
+
+// Storage type of the KV cache's elements.
+enum class KvDtype : uint8_t { kF32, kBF16, kF16 };
+
+inline constexpr int KvDtypeBytes(KvDtype dtype) { return dtype == KvDtype::kF32 ? 4 : 2; }
 
 // Shape of one layer's pages. Both K and V pages are laid out
 // [num_blocks][num_kv_heads][block_size][head_dim] so one head's keys of a block are contiguous.
@@ -13,6 +19,7 @@ struct KvGeometry {
   int block_size = 0;
   int num_kv_heads = 0;
   int head_dim = 0;
+  KvDtype dtype = KvDtype::kF32;  // strides below count elements of this type
 
   int64_t HeadStride() const { return int64_t(block_size) * head_dim; }
   int64_t BlockStride() const { return HeadStride() * num_kv_heads; }
@@ -24,6 +31,12 @@ template <typename T>
 struct KvLayerView {
   T* keys = nullptr;
   T* values = nullptr;
+
+  KvLayerView() = default;
+  KvLayerView(T* k, T* v) : keys(k), values(v) {}
+  // A view of typed pages as untyped (the CPU kernels read KvGeometry::dtype), or as const.
+  template <typename U, typename = std::enable_if_t<std::is_convertible_v<U*, T*>>>
+  KvLayerView(const KvLayerView<U>& other) : keys(other.keys), values(other.values) {}
 };
 
 // The sequences of one step. Rows of the query/output matrices are grouped per sequence.

@@ -23,7 +23,7 @@ absl::Status ValidateDecoder(const ModelConfig& config, const DecoderWeights& we
   if (config.final_norm && weights.final_norm.weight.empty()) return error("no final norm");
   const bool absolute = config.position.kind == kernels::PositionKind::kLearned ||
                         config.position.kind == kernels::PositionKind::kSinusoidal;
-  if (absolute && weights.position_table.data.empty()) return error("no position table");
+  if (absolute && weights.position_table.empty()) return error("no position table");
   return absl::OkStatus();
 }
 

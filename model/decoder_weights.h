@@ -1,6 +1,7 @@
 // The weights of the decoder-only transformer every family maps its checkpoint onto, in one
 // backend-neutral layout: fused projections stacked the way the forward pass multiplies them,
-// on the host. The CPU backend computes from them directly; the CUDA backend uploads them.
+// on the host, each matrix in its storage format (model/weight_formats.h). The CPU backend
+// computes from them directly; the CUDA backend uploads them.
 //
 // The architecture (norm kind, residual layout, gated MLP, ...) is described by ModelConfig:
 // embeddings (plus an absolute position table when the encoding is learned or sinusoidal),
@@ -27,25 +28,25 @@ struct NormWeights {
 struct DecoderLayerWeights {
   NormWeights attn_norm;
   NormWeights mlp_norm;         // unused for ResidualLayout::kParallelSharedNorm
-  Matrix qkv;                   // rows [q: H*d; k: KV*d; v: KV*d]
+  Weight qkv;                   // rows [q: H*d; k: KV*d; v: KV*d]
   std::vector<float> qkv_bias;  // empty when none
-  Matrix o_proj;                // [hidden, H*d]
+  Weight o_proj;                // [hidden, H*d]
   std::vector<float> o_bias;
-  Matrix up;  // [2I, hidden] as [gate; up] when gated, else [I, hidden]
+  Weight up;  // [2I, hidden] as [gate; up] when gated, else [I, hidden]
   std::vector<float> up_bias;
-  Matrix down;  // [hidden, I]
+  Weight down;  // [hidden, I]
   std::vector<float> down_bias;
 };
 
 struct DecoderWeights {
-  Matrix embed_tokens;     // [vocab, embedding width]
+  Weight embed_tokens;     // [vocab, embedding width]
   NormWeights embed_norm;  // config.embedding_norm (BLOOM)
-  Matrix project_in;       // OPT: [hidden, embedding width] when the widths differ
-  Matrix project_out;      // OPT: [embedding width, hidden]
-  Matrix position_table;   // learned or sinusoidal [rows, hidden]
+  Weight project_in;       // OPT: [hidden, embedding width] when the widths differ
+  Weight project_out;      // OPT: [embedding width, hidden]
+  Weight position_table;   // learned or sinusoidal [rows, hidden]
   std::vector<DecoderLayerWeights> layers;
   NormWeights final_norm;
-  Matrix lm_head;  // empty when tied to embed_tokens
+  Weight lm_head;  // empty when tied to embed_tokens
   std::vector<float> lm_head_bias;
 };
 
@@ -53,6 +54,7 @@ struct DecoderWeights {
 struct ModelCheckpoint {
   ModelConfig config;
   DecoderWeights weights;
+  std::string weight_formats;  // how the matrices are stored, for logs and model info
 };
 
 // Checks that the weights are what the config's choices need (one entry per layer, a gated MLP

@@ -18,6 +18,10 @@ namespace ropewire::model {
 absl::StatusOr<std::unique_ptr<StepExecutor>> LoadExecutor(const std::string& model_path,
                                                            const ExecutorOptions& options);
 
+// Checks --weight-dtype, --quantization and --kv-cache-dtype (and that they suit the device)
+// without reading the model: INVALID_ARGUMENT naming the flag and the accepted values.
+absl::Status CheckStorageOptions(const ExecutorOptions& options);
+
 // The same for a checkpoint already in memory.
 absl::StatusOr<std::unique_ptr<StepExecutor>> CreateExecutor(ModelCheckpoint checkpoint,
                                                              const ExecutorOptions& options);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "kernels/weight_format.h"
 #include "model/json_reader.h"
 #include "nlohmann/json.hpp"
 
@@ -38,30 +39,6 @@ const DTypeEntry* LookupDType(const std::string& name) {
     if (name == entry.name) return &entry;
   }
   return nullptr;
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);  // inf / nan
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {  // subnormal: normalise
-    exponent = 113;
-    while ((mantissa & 0x400) == 0) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    bits = sign | (exponent << 23) | ((mantissa & 0x3ff) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
 }
 
 absl::Status ParseTensorEntry(const std::string& path, const std::string& name,
@@ -122,22 +99,32 @@ absl::Status ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float*
   switch (dtype) {
     case DType::kF32: std::memcpy(dst, src, sizeof(float) * count); return absl::OkStatus();
     case DType::kF16:
-      for (int64_t i = 0; i < count; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = HalfToFloat(h);
-      }
+      kernels::DequantizeRow(kernels::WeightFormat::kF16, src, count, dst);
       return absl::OkStatus();
     case DType::kBF16:
-      for (int64_t i = 0; i < count; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        const uint32_t bits = uint32_t(h) << 16;
-        std::memcpy(dst + i, &bits, 4);
-      }
+      kernels::DequantizeRow(kernels::WeightFormat::kBF16, src, count, dst);
       return absl::OkStatus();
     default: return absl::InvalidArgumentError("not a floating-point dtype (F32, F16 or BF16)");
   }
+}
+
+void ReleaseMappedPages(const void* data, int64_t bytes) {
+  // Only whole pages inside the range: neighbouring tensors may share its first and last page.
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + uintptr_t(bytes)) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+absl::StatusOr<const TensorInfo*> TensorStore::FindShaped(const std::string& name,
+                                                          const std::vector<int64_t>& shape) const {
+  ASSIGN_OR_RETURN(const TensorInfo* info, Find(name));
+  if (info->shape != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(info->file, ": tensor \"", name, "\" has shape ",
+                                                   ShapeString(info->shape), ", expected ",
+                                                   ShapeString(shape)));
+  }
+  return info;
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
@@ -253,12 +240,7 @@ std::vector<std::string> TensorStore::Names() const {
 
 absl::Status TensorStore::ReadF32(const std::string& name, const std::vector<int64_t>& shape,
                                   float* out) const {
-  ASSIGN_OR_RETURN(const TensorInfo* info, Find(name));
-  if (info->shape != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(info->file, ": tensor \"", name, "\" has shape ",
-                                                   ShapeString(info->shape), ", expected ",
-                                                   ShapeString(shape)));
-  }
+  ASSIGN_OR_RETURN(const TensorInfo* info, FindShaped(name, shape));
   absl::Status status = ConvertToF32(info->dtype, info->data, info->NumElements(), out);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(info->file, ": tensor \"", name, "\" has dtype ",

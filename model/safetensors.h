@@ -55,6 +55,9 @@ class TensorStore {
 
   bool Contains(const std::string& name) const { return index_.count(name) > 0; }
   absl::StatusOr<const TensorInfo*> Find(const std::string& name) const;
+  // Find, and check the tensor's shape is `shape`.
+  absl::StatusOr<const TensorInfo*> FindShaped(const std::string& name,
+                                               const std::vector<int64_t>& shape) const;
   std::vector<std::string> Names() const;
 
   // Copies tensor `name` converted to f32 into `out`, after checking its shape is `shape`.
@@ -68,6 +71,11 @@ class TensorStore {
   std::map<std::string, const TensorInfo*> index_;
   std::string dir_;
 };
+
+// Tells the kernel the mapped pages of [data, data + bytes) are no longer needed: they leave this
+// process's resident memory (and are read from the file again if touched). Loading calls it once
+// a tensor is converted, so a checkpoint never sits in memory twice.
+void ReleaseMappedPages(const void* data, int64_t bytes);
 
 // Converts `count` values of a supported float dtype to f32.
 absl::Status ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float* dst);

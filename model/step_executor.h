@@ -20,6 +20,13 @@ struct ExecutorOptions {
   std::string device = "cpu";
   // CUDA: storage type of weights, activations and KV ("bf16" or "fp16"; f32 accumulation).
   std::string dtype = "bf16";
+  // CPU: storage of the weights (model/weight_formats.h): "auto" keeps each matrix's stored
+  // float type; "f32", "bf16", "f16"; and the block formats of `quantization`.
+  std::string weight_dtype = "auto";
+  std::string quantization = "none";  // none | int8 | int4 | q8_0 | q4_0 | q4_1
+  // CPU: storage of the KV cache: "f32", "bf16", "f16", or "auto" (bf16 for 16-bit or
+  // quantized weights, f32 for f32 weights).
+  std::string kv_cache_dtype = "auto";
   // CUDA: fraction of the device's memory this process may use in all (weights, activations,
   // KV cache); the KV cache gets what the rest leaves, unless num_blocks is given.
   double gpu_memory_utilization = 0.9;

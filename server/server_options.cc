@@ -14,6 +14,12 @@ void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
         "cuda: storage type of weights, activations and KV cache (bf16 or fp16)");
   f.Add("gpu-memory-utilization", &o.gpu_memory_utilization,
         "cuda: fraction of the GPU's memory for weights, activations and the KV cache");
+  f.Add("weight-dtype", &o.weight_dtype,
+        "cpu: storage of the weight matrices: auto (as stored in the checkpoint), f32, bf16, f16");
+  f.Add("quantization", &o.quantization,
+        "cpu: quantize the weight matrices at load: none, int8 (Q8_0), int4 (Q4_0), q4_1");
+  f.Add("kv-cache-dtype", &o.kv_cache_dtype,
+        "cpu: KV cache storage: auto (f32 for f32 weights, else bf16), f32, bf16, f16");
   f.Add("threads", &o.threads, "CPU threads for the model (0: one per core)");
   f.Add("max-num-seqs", &o.max_num_seqs, "sequences per model step");
   f.Add("max-num-batched-tokens", &o.max_num_batched_tokens,

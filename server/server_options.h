@@ -16,6 +16,9 @@ struct ServerOptions {
   std::string device = "cpu";
   std::string dtype = "bf16";           // cuda only
   double gpu_memory_utilization = 0.9;  // cuda only
+  std::string weight_dtype = "auto";    // cpu: auto | f32 | bf16 | f16
+  std::string quantization = "none";    // cpu: none | int8 | int4 | q8_0 | q4_0 | q4_1
+  std::string kv_cache_dtype = "auto";  // cpu: auto | f32 | bf16 | f16
   int threads = 0;
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;

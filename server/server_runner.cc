@@ -57,6 +57,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   executor_options.device = options.device;
   executor_options.dtype = options.dtype;
   executor_options.gpu_memory_utilization = options.gpu_memory_utilization;
+  executor_options.weight_dtype = options.weight_dtype;
+  executor_options.quantization = options.quantization;
+  executor_options.kv_cache_dtype = options.kv_cache_dtype;
   executor_options.max_num_batched_tokens = options.max_num_batched_tokens;
   executor_options.block_size = options.block_size;
   executor_options.num_blocks = options.num_kv_blocks;

@@ -9,6 +9,7 @@
 #include "kernels/cpu/attention_block.h"
 #include "kernels/cpu/rope_rotation.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/weight_format.h"
 
 namespace ropewire::kernels::cpu {
 namespace {
@@ -24,13 +25,25 @@ struct WorkItem {
 
 // Per-thread scratch, reused across steps.
 struct Scratch {
-  std::vector<float> queries;  // [rows][head_dim], rotated and scaled
-  std::vector<float> acc;      // [rows][head_dim]
-  std::vector<float> row_max;  // [rows]
-  std::vector<float> row_sum;  // [rows]
-  std::vector<float> scores;   // [rows][block_size]
-  std::vector<float> keys;     // [block_size][head_dim], rotated
+  std::vector<float> queries;         // [rows][head_dim], rotated and scaled
+  std::vector<float> acc;             // [rows][head_dim]
+  std::vector<float> row_max;         // [rows]
+  std::vector<float> row_sum;         // [rows]
+  std::vector<float> scores;          // [rows][block_size]
+  std::vector<float> keys;            // [block_size][head_dim], rotated
+  std::vector<float> widened_keys;    // [block_size][head_dim], 16-bit pages widened
+  std::vector<float> widened_values;  // [block_size][head_dim], 16-bit pages widened
 };
+
+// The weight format that stores a KV dtype's elements (for the shared row conversions).
+WeightFormat RowFormat(KvDtype dtype) {
+  switch (dtype) {
+    case KvDtype::kBF16: return WeightFormat::kBF16;
+    case KvDtype::kF16: return WeightFormat::kF16;
+    case KvDtype::kF32: break;
+  }
+  return WeightFormat::kF32;
+}
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
@@ -64,7 +77,7 @@ void RescaleAccumulate(float* acc, float rescale, const float* p, const float* v
 
 class TileAttention {
  public:
-  TileAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
+  TileAttention(const float* q, int64_t q_stride, KvLayerView<const void> layer,
                 const KvGeometry& geometry, const RaggedBatchView& batch,
                 const AttentionParams& params, float* out, int64_t out_stride)
       : q_(q),
@@ -92,6 +105,10 @@ class TileAttention {
     s.row_sum.assign(rows, 0.0f);
     s.scores.resize(int64_t(rows) * geo_.block_size);
     s.keys.resize(int64_t(geo_.block_size) * d);
+    if (geo_.dtype != KvDtype::kF32) {
+      s.widened_keys.resize(int64_t(geo_.block_size) * d);
+      s.widened_values.resize(int64_t(geo_.block_size) * d);
+    }
 
     const int query_len = batch_.QueryLen(item.seq);
     const int kv_len = batch_.kv_len[item.seq];
@@ -117,8 +134,8 @@ class TileAttention {
       const int64_t page =
           int64_t(blocks[block]) * geo_.BlockStride() + int64_t(item.kv_head) * geo_.HeadStride();
       const float* keys =
-          LoadKeys(layer_.keys + page, block_first, lo, hi, offset, table, s.keys.data());
-      const float* values = layer_.values + page;
+          LoadKeys(Element(layer_.keys, page), block_first, lo, hi, offset, table, s);
+      const float* values = LoadValues(Element(layer_.values, page), lo, hi, s);
       if (vectorised_) {
         AttendBlockVectorised(item, first_cache_index, offset, block_first, lo, hi, keys, values,
                               s);
@@ -152,17 +169,39 @@ class TileAttention {
     }
   }
 
-  // Returns keys [lo, hi) of a block, rotated by position when the model uses RoPE; the
-  // returned pointer is indexed from the block's slot 0.
-  const float* LoadKeys(const float* page_keys, int block_first, int lo, int hi, int offset,
-                        const RopeTable* table, float* rotated) const {
-    if (!rope_ || params_.keys_prerotated) return page_keys;
+  // The element `index` elements into untyped pages of the cache's dtype.
+  const void* Element(const void* pages, int64_t index) const {
+    return static_cast<const uint8_t*>(pages) + index * KvDtypeBytes(geo_.dtype);
+  }
+
+  // Rows [lo, hi) of a 16-bit block page widened to f32 in `dst` (indexed from slot 0).
+  float* Widen(const void* page, int lo, int hi, std::vector<float>& dst) const {
     const int d = params_.head_dim;
     if (hi > lo) {
-      ApplyRopeToRows(*table, offset + block_first + lo, page_keys + int64_t(lo) * d, d,
-                      rotated + int64_t(lo) * d, d, hi - lo, d);
+      DequantizeRow(RowFormat(geo_.dtype), Element(page, int64_t(lo) * d), int64_t(hi - lo) * d,
+                    dst.data() + int64_t(lo) * d);
     }
-    return rotated;
+    return dst.data();
+  }
+
+  // Returns keys [lo, hi) of a block in f32, rotated by position when the model uses RoPE; the
+  // returned pointer is indexed from the block's slot 0.
+  const float* LoadKeys(const void* page, int block_first, int lo, int hi, int offset,
+                        const RopeTable* table, Scratch& s) const {
+    const float* keys = geo_.dtype == KvDtype::kF32 ? static_cast<const float*>(page)
+                                                    : Widen(page, lo, hi, s.widened_keys);
+    if (!rope_ || params_.keys_prerotated) return keys;
+    const int d = params_.head_dim;
+    if (hi > lo) {
+      ApplyRopeToRows(*table, offset + block_first + lo, keys + int64_t(lo) * d, d,
+                      s.keys.data() + int64_t(lo) * d, d, hi - lo, d);
+    }
+    return s.keys.data();
+  }
+
+  const float* LoadValues(const void* page, int lo, int hi, Scratch& s) const {
+    if (geo_.dtype == KvDtype::kF32) return static_cast<const float*>(page);
+    return Widen(page, lo, hi, s.widened_values);
   }
 
   // Adds ALiBi's or T5's term to scores p[t_begin, t_end) of query head `head`; key t of the
@@ -286,7 +325,7 @@ class TileAttention {
 
   const float* q_;
   int64_t q_stride_;
-  KvLayerView<const float> layer_;
+  KvLayerView<const void> layer_;
   const KvGeometry& geo_;
   const RaggedBatchView& batch_;
   const AttentionParams& params_;
@@ -306,20 +345,25 @@ int QueryTileSize(int group) { return std::max(1, 32 / std::max(1, group)); }
 
 void WriteKv(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
              const int32_t* slots, int64_t rows, const KvGeometry& geometry,
-             KvLayerView<float> layer) {
+             KvLayerView<void> layer) {
   const int d = geometry.head_dim;
+  const int element = KvDtypeBytes(geometry.dtype);
+  const WeightFormat format = RowFormat(geometry.dtype);
+  auto* keys = static_cast<uint8_t*>(layer.keys);
+  auto* values = static_cast<uint8_t*>(layer.values);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t block = slots[r] / geometry.block_size;
     const int64_t offset = slots[r] % geometry.block_size;
     for (int h = 0; h < geometry.num_kv_heads; ++h) {
-      const int64_t dst = block * geometry.BlockStride() + h * geometry.HeadStride() + offset * d;
-      std::memcpy(layer.keys + dst, k + r * k_stride + int64_t(h) * d, sizeof(float) * d);
-      std::memcpy(layer.values + dst, v + r * v_stride + int64_t(h) * d, sizeof(float) * d);
+      const int64_t dst =
+          (block * geometry.BlockStride() + h * geometry.HeadStride() + offset * d) * element;
+      QuantizeRow(format, k + r * k_stride + int64_t(h) * d, d, keys + dst);
+      QuantizeRow(format, v + r * v_stride + int64_t(h) * d, d, values + dst);
     }
   }
 }
 
-void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
+void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const void> layer,
                     const KvGeometry& geometry, const RaggedBatchView& batch,
                     const AttentionParams& params, float* out, int64_t out_stride) {
   const int group = params.num_heads / params.num_kv_heads;

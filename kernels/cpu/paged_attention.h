@@ -28,17 +28,19 @@ struct AttentionParams {
   bool keys_prerotated = false;
 };
 
-// Writes the step's new keys and values into their slots. `slots[r]` is the flat slot
-// (block * block_size + offset) of row r; k/v rows hold num_kv_heads * head_dim values.
+// Writes the step's new keys and values into their slots, in the cache's dtype (geometry.dtype,
+// rounded to nearest even). `slots[r]` is the flat slot (block * block_size + offset) of row r;
+// k/v rows hold num_kv_heads * head_dim values.
 void WriteKv(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
              const int32_t* slots, int64_t rows, const KvGeometry& geometry,
-             KvLayerView<float> layer);
+             KvLayerView<void> layer);
 
 // out[r, h*head_dim ...] = softmax(q_h · K^T * scale + position term + causal mask) · V for each
 // query row r of each sequence; the position term is ALiBi's or T5's score bias when the
 // encoding has one. Query row i of sequence s sits at cache index kv_len[s] - query_len(s) + i and
 // sees cache indices 0 ... that index; positions are position_offset[s] + cache index.
-void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const float> layer,
+// Pages of a 16-bit dtype are widened to f32 block by block; all arithmetic is f32.
+void PagedAttention(const float* q, int64_t q_stride, KvLayerView<const void> layer,
                     const KvGeometry& geometry, const RaggedBatchView& batch,
                     const AttentionParams& params, float* out, int64_t out_stride);
 

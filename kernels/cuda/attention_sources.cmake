@@ -10,4 +10,4 @@ target_sources(ropewire_kernels_cuda PRIVATE
   kv_append.cu
 )
 # RopeTableSet and T5RelativePositionBucket: the host side of the position data.
-target_link_libraries(ropewire_kernels_cuda PUBLIC ropewire_kernels_positions)
+target_link_libraries(ropewire_kernels_cuda PUBLIC ropewire_kernels_common)

@@ -5,10 +5,26 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/weight_gemm.h"
 
 namespace ropewire::model::cpu {
 
 namespace ck = kernels::cpu;
+
+namespace {
+
+// out[r] = table row ids[r], widened to f32 whatever the table's format.
+void GatherRows(const Weight& table, const int32_t* ids, int64_t n, float* out, int64_t stride) {
+  if (table.format() == kernels::WeightFormat::kF32) {
+    ck::EmbeddingLookup(table.f32(), table.cols(), ids, n, out, stride);
+    return;
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    kernels::DequantizeRow(table.format(), table.Row(ids[r]), table.cols(), out + r * stride);
+  }
+}
+
+}  // namespace
 
 CpuDecoder::CpuDecoder(ModelConfig config, DecoderWeights weights)
     : config_(std::move(config)), w_(std::move(weights)) {
@@ -35,9 +51,9 @@ void CpuDecoder::Resize(int64_t tokens) {
   if (config_.residual == ResidualLayout::kParallelTwoNorms) ws_.mlp_normed.resize(tokens * h);
   ws_.qkv.resize(tokens * (QWidth() + 2 * KvWidth()));
   ws_.attention.resize(tokens * QWidth());
-  ws_.up.resize(tokens * w_.layers.front().up.rows);
+  ws_.up.resize(tokens * w_.layers.front().up.rows());
   if (config_.gated_mlp) ws_.activation.resize(tokens * config_.intermediate_size);
-  if (!w_.project_in.data.empty()) ws_.embedded.resize(tokens * w_.embed_tokens.cols);
+  if (!w_.project_in.empty()) ws_.embedded.resize(tokens * w_.embed_tokens.cols());
 }
 
 void CpuDecoder::Norm(const NormWeights& norm, const float* x, float* out, int64_t rows) const {
@@ -52,21 +68,20 @@ void CpuDecoder::Norm(const NormWeights& norm, const float* x, float* out, int64
 
 void CpuDecoder::Embed(const StepPlan& plan, int64_t tokens) {
   const int64_t h = config_.hidden_size;
-  const int64_t e = w_.embed_tokens.cols;
+  const int64_t e = w_.embed_tokens.cols();
   float* x = ws_.hidden.data();
-  if (w_.project_in.data.empty()) {
-    ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens, x, h);
+  if (w_.project_in.empty()) {
+    GatherRows(w_.embed_tokens, plan.token_ids.data(), tokens, x, h);
   } else {
-    ck::EmbeddingLookup(w_.embed_tokens.ptr(), e, plan.token_ids.data(), tokens,
-                        ws_.embedded.data(), e);
-    ck::MatMulTransposedB(ws_.embedded.data(), e, w_.project_in.ptr(), e, x, h, tokens, h, e);
+    GatherRows(w_.embed_tokens, plan.token_ids.data(), tokens, ws_.embedded.data(), e);
+    ck::MatMulWeight(ws_.embedded.data(), e, w_.project_in.view(), x, h, tokens);
   }
   if (config_.embedding_scale != 1.0f) ck::ScaleInPlace(x, h, tokens, h, config_.embedding_scale);
-  if (!w_.position_table.data.empty()) {
+  if (!w_.position_table.empty()) {
     // Rows of the absolute table: position + the table's offset (CheckStepPlan bounds positions).
     std::vector<int32_t> rows(plan.positions);
     for (int32_t& r : rows) r += config_.position.absolute.offset;
-    ck::AddTableRows(w_.position_table.ptr(), h, rows.data(), tokens, x, h);
+    ck::AddTableRows(w_.position_table.f32(), h, rows.data(), tokens, x, h);
   }
   if (config_.embedding_norm) Norm(w_.embed_norm, x, x, tokens);
 }
@@ -77,7 +92,7 @@ void CpuDecoder::Attend(int index, const float* in, const StepPlan& plan, CpuKvC
   const DecoderLayerWeights& layer = w_.layers[index];
   const int64_t h = c.hidden_size;
   const int64_t qkv_width = QWidth() + 2 * KvWidth();
-  ck::MatMulTransposedB(in, h, layer.qkv.ptr(), h, ws_.qkv.data(), qkv_width, tokens, qkv_width, h);
+  ck::MatMulWeight(in, h, layer.qkv.view(), ws_.qkv.data(), qkv_width, tokens);
   if (!layer.qkv_bias.empty()) {
     ck::AddBias(ws_.qkv.data(), qkv_width, layer.qkv_bias.data(), tokens, qkv_width);
   }
@@ -100,18 +115,18 @@ void CpuDecoder::Attend(int index, const float* in, const StepPlan& plan, CpuKvC
   if (rope_sets_[index]) params.seq_rope_tables = rope_sets_[index]->per_sequence();
   ck::PagedAttention(q, qkv_width, cache.ConstLayer(index), cache.geometry(), plan.BatchView(),
                      params, ws_.attention.data(), QWidth());
-  ck::MatMulTransposedB(ws_.attention.data(), QWidth(), layer.o_proj.ptr(), QWidth(),
-                        ws_.hidden.data(), h, tokens, h, QWidth(), /*accumulate=*/true);
+  ck::MatMulWeight(ws_.attention.data(), QWidth(), layer.o_proj.view(), ws_.hidden.data(), h,
+                   tokens, /*accumulate=*/true);
   if (!layer.o_bias.empty()) ck::AddBias(ws_.hidden.data(), h, layer.o_bias.data(), tokens, h);
 }
 
 // x += down(act(up(in))): SwiGLU over [gate; up] when gated, else one activation.
 void CpuDecoder::Mlp(const DecoderLayerWeights& layer, const float* in, int64_t tokens) {
   const int64_t h = config_.hidden_size;
-  const int64_t up_rows = layer.up.rows;
-  const int64_t inter = layer.down.cols;
+  const int64_t up_rows = layer.up.rows();
+  const int64_t inter = layer.down.cols();
   float* x = ws_.hidden.data();
-  ck::MatMulTransposedB(in, h, layer.up.ptr(), h, ws_.up.data(), up_rows, tokens, up_rows, h);
+  ck::MatMulWeight(in, h, layer.up.view(), ws_.up.data(), up_rows, tokens);
   if (!layer.up_bias.empty())
     ck::AddBias(ws_.up.data(), up_rows, layer.up_bias.data(), tokens, up_rows);
   const float* activated = ws_.up.data();
@@ -121,8 +136,7 @@ void CpuDecoder::Mlp(const DecoderLayerWeights& layer, const float* in, int64_t 
   } else {
     ck::ApplyActivation(config_.activation, ws_.up.data(), up_rows, tokens, inter);
   }
-  ck::MatMulTransposedB(activated, inter, layer.down.ptr(), inter, x, h, tokens, h, inter,
-                        /*accumulate=*/true);
+  ck::MatMulWeight(activated, inter, layer.down.view(), x, h, tokens, /*accumulate=*/true);
   if (!layer.down_bias.empty()) ck::AddBias(x, h, layer.down_bias.data(), tokens, h);
 }
 
@@ -172,16 +186,15 @@ void CpuDecoder::Head(const StepPlan& plan, float* logits) {
   if (config_.final_norm) Norm(w_.final_norm, ws_.final_rows.data(), ws_.final_rows.data(), rows);
   const float* features = ws_.final_rows.data();
   int64_t width = h;
-  if (!w_.project_out.data.empty()) {
-    width = w_.project_out.rows;
+  if (!w_.project_out.empty()) {
+    width = w_.project_out.rows();
     ws_.projected.resize(rows * width);
-    ck::MatMulTransposedB(features, h, w_.project_out.ptr(), h, ws_.projected.data(), width, rows,
-                          width, h);
+    ck::MatMulWeight(features, h, w_.project_out.view(), ws_.projected.data(), width, rows);
     features = ws_.projected.data();
   }
-  const float* head = w_.lm_head.data.empty() ? w_.embed_tokens.ptr() : w_.lm_head.ptr();
+  const Weight& head = w_.lm_head.empty() ? w_.embed_tokens : w_.lm_head;
   const int64_t vocab = config_.vocab_size;
-  ck::MatMulTransposedB(features, width, head, width, logits, vocab, rows, vocab, width);
+  ck::MatMulWeight(features, width, head.view(), logits, vocab, rows);
   if (!w_.lm_head_bias.empty()) ck::AddBias(logits, vocab, w_.lm_head_bias.data(), rows, vocab);
 }
 

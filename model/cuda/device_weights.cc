@@ -24,12 +24,13 @@ std::vector<float> PadHeadRows(const float* src, int64_t cols, const HeadLayout&
 }
 
 // o_proj [hidden, heads * head_dim] → [hidden, heads * padded_head_dim], the extra columns zero.
-std::vector<float> PadHeadColumns(const model::Matrix& m, const HeadLayout& heads) {
+std::vector<float> PadHeadColumns(const model::Weight& m, const HeadLayout& heads) {
   const int64_t d = heads.head_dim, padded = heads.padded_head_dim;
-  std::vector<float> out(static_cast<size_t>(m.rows * heads.num_heads * padded), 0.0f);
-  for (int64_t r = 0; r < m.rows; ++r) {
+  const std::vector<float> host = m.ToF32();
+  std::vector<float> out(static_cast<size_t>(m.rows() * heads.num_heads * padded), 0.0f);
+  for (int64_t r = 0; r < m.rows(); ++r) {
     for (int h = 0; h < heads.num_heads; ++h) {
-      std::copy_n(m.data.data() + r * m.cols + h * d, d,
+      std::copy_n(host.data() + r * m.cols() + h * d, d,
                   out.begin() + (r * heads.num_heads + h) * padded);
     }
   }
@@ -47,8 +48,13 @@ class Uploader {
     return kernels::cuda::UploadAs<T>(host.data(), static_cast<int64_t>(host.size()), stream_);
   }
 
-  absl::StatusOr<DeviceMatrix> Matrix(const model::Matrix& host) {
-    return Matrix(host.data.data(), host.rows, host.cols);
+  // Any host format: f32 as it is, others widened to f32 on the host one matrix at a time.
+  absl::StatusOr<DeviceMatrix> Matrix(const model::Weight& host) {
+    if (host.format() == kernels::WeightFormat::kF32) {
+      return Matrix(host.f32(), host.rows(), host.cols());
+    }
+    const std::vector<float> widened = host.ToF32();
+    return Matrix(widened.data(), host.rows(), host.cols());
   }
 
   absl::StatusOr<DeviceMatrix> Matrix(const float* host, int64_t rows, int64_t cols) {
@@ -71,13 +77,13 @@ class Uploader {
     }
     const int64_t padded_rows =
         int64_t(heads_.num_heads + 2 * heads_.num_kv_heads) * heads_.padded_head_dim;
-    const std::vector<float> qkv = PadHeadRows(host.qkv.data.data(), host.qkv.cols, heads_);
-    ASSIGN_OR_RETURN(l->qkv, Matrix(qkv.data(), padded_rows, host.qkv.cols));
+    const std::vector<float> qkv = PadHeadRows(host.qkv.ToF32().data(), host.qkv.cols(), heads_);
+    ASSIGN_OR_RETURN(l->qkv, Matrix(qkv.data(), padded_rows, host.qkv.cols()));
     if (!host.qkv_bias.empty()) {
       ASSIGN_OR_RETURN(l->qkv_bias, Vector(PadHeadRows(host.qkv_bias.data(), 1, heads_)));
     }
     const std::vector<float> o_proj = PadHeadColumns(host.o_proj, heads_);
-    ASSIGN_OR_RETURN(l->o_proj, Matrix(o_proj.data(), host.o_proj.rows,
+    ASSIGN_OR_RETURN(l->o_proj, Matrix(o_proj.data(), host.o_proj.rows(),
                                        int64_t(heads_.num_heads) * heads_.padded_head_dim));
     return absl::OkStatus();
   }

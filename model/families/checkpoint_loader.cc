@@ -1,6 +1,7 @@
 #include "model/families/checkpoint_loader.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/substitute.h"
@@ -14,8 +15,13 @@ namespace {
 // Reads the tensors of one checkpoint under its layout's names.
 class LayoutReader {
  public:
-  LayoutReader(const ModelConfig& config, const CheckpointLayout& layout, const TensorStore& store)
-      : c_(config), layout_(layout), loader_(store), root_(layout.roots.front()) {
+  LayoutReader(const ModelConfig& config, const CheckpointLayout& layout, const TensorStore& store,
+               const WeightFormatPolicy& formats)
+      : c_(config),
+        layout_(layout),
+        formats_(formats),
+        loader_(store),
+        root_(layout.roots.front()) {
     for (const std::string& root : layout.roots) {
       if (store.Contains(root + layout.embed_tokens + ".weight")) {
         root_ = root;
@@ -33,10 +39,14 @@ class LayoutReader {
   }
 
   absl::StatusOr<NormWeights> Norm(const std::string& name) const;
-  // A linear layer's [rows, cols] weight (stored transposed for Conv1D layouts).
-  absl::StatusOr<Matrix> Linear(const std::string& name, int64_t rows, int64_t cols) const;
-  // Several linear layers' weights stacked into one [Σ rows, cols] matrix.
-  absl::StatusOr<Matrix> Stacked(const std::vector<std::string>& names,
+  // The storage format of `name`.weight in `role`.
+  kernels::WeightFormat FormatOf(const std::string& name, WeightRole role) const {
+    return formats_.For(role, loader_.StoredDType(name + ".weight"));
+  }
+  // A projection's [rows, cols] weight (stored transposed for Conv1D layouts).
+  absl::StatusOr<Weight> Linear(const std::string& name, int64_t rows, int64_t cols) const;
+  // Several projections' weights stacked into one [Σ rows, cols] matrix.
+  absl::StatusOr<Weight> Stacked(const std::vector<std::string>& names,
                                  const std::vector<int64_t>& rows, int64_t cols) const;
   absl::StatusOr<std::vector<float>> Biases(const std::vector<std::string>& names,
                                             const std::vector<int64_t>& sizes) const;
@@ -48,6 +58,7 @@ class LayoutReader {
 
   const ModelConfig& c_;
   const CheckpointLayout& layout_;
+  const WeightFormatPolicy& formats_;
   const WeightLoader loader_;
   std::string root_;
 };
@@ -61,28 +72,21 @@ absl::StatusOr<NormWeights> LayoutReader::Norm(const std::string& name) const {
   return norm;
 }
 
-absl::StatusOr<Matrix> LayoutReader::Linear(const std::string& name, int64_t rows,
+absl::StatusOr<Weight> LayoutReader::Linear(const std::string& name, int64_t rows,
                                             int64_t cols) const {
-  if (!layout_.transposed_linears) return loader_.Load(name + ".weight", rows, cols);
-  ASSIGN_OR_RETURN(Matrix stored, loader_.Load(name + ".weight", cols, rows));
-  Matrix m;
-  m.rows = rows;
-  m.cols = cols;
-  m.data.resize(rows * cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t k = 0; k < cols; ++k) m.data[r * cols + k] = stored.data[k * rows + r];
-  }
-  return m;
+  const kernels::WeightFormat format = FormatOf(name, WeightRole::kProjection);
+  if (!layout_.transposed_linears) return loader_.Load(name + ".weight", rows, cols, format);
+  return loader_.LoadTransposed(name + ".weight", rows, cols, format);
 }
 
-absl::StatusOr<Matrix> LayoutReader::Stacked(const std::vector<std::string>& names,
+absl::StatusOr<Weight> LayoutReader::Stacked(const std::vector<std::string>& names,
                                              const std::vector<int64_t>& rows, int64_t cols) const {
   if (layout_.transposed_linears) {
     return absl::InternalError("a transposed layout names separate projections");
   }
   std::vector<std::string> weights;
   for (const std::string& name : names) weights.push_back(name + ".weight");
-  return loader_.LoadStacked(weights, rows, cols);
+  return loader_.LoadStacked(weights, rows, cols, FormatOf(names.front(), WeightRole::kProjection));
 }
 
 absl::StatusOr<std::vector<float>> LayoutReader::Biases(const std::vector<std::string>& names,
@@ -146,7 +150,7 @@ absl::Status LayoutReader::ReadMlp(int index, DecoderLayerWeights* layer) const 
     ASSIGN_OR_RETURN(
         layer->up_bias,
         Biases(up_names,
-               std::vector<int64_t>(up_names.size(), layer->up.rows / int64_t(up_names.size()))));
+               std::vector<int64_t>(up_names.size(), layer->up.rows() / int64_t(up_names.size()))));
     ASSIGN_OR_RETURN(layer->down_bias, Biases({down}, {h}));
   }
   return absl::OkStatus();
@@ -166,25 +170,28 @@ absl::StatusOr<DecoderLayerWeights> LayoutReader::ReadLayer(int index) const {
 absl::Status LayoutReader::ReadEmbeddings(DecoderWeights* w) const {
   const int64_t h = c_.hidden_size;
   const int64_t e = c_.embedding_dim > 0 ? c_.embedding_dim : h;
+  const std::string embed = Global(layout_.embed_tokens);
+  // A tied head multiplies the embedding table, so the table takes the head's format.
+  const WeightRole embed_role =
+      c_.tie_word_embeddings ? WeightRole::kLmHead : WeightRole::kEmbedding;
   ASSIGN_OR_RETURN(w->embed_tokens,
-                   loader_.Load(Global(layout_.embed_tokens) + ".weight", c_.vocab_size, e));
+                   loader_.Load(embed + ".weight", c_.vocab_size, e, FormatOf(embed, embed_role)));
   if (c_.embedding_norm) {
     ASSIGN_OR_RETURN(w->embed_norm, Norm(Global(layout_.embed_norm)));
   }
   if (e != h) {
-    ASSIGN_OR_RETURN(w->project_in, loader_.Load(Global(layout_.project_in) + ".weight", h, e));
-    ASSIGN_OR_RETURN(w->project_out, loader_.Load(Global(layout_.project_out) + ".weight", e, h));
+    ASSIGN_OR_RETURN(w->project_in, Linear(Global(layout_.project_in), h, e));
+    ASSIGN_OR_RETURN(w->project_out, Linear(Global(layout_.project_out), e, h));
   }
   const kernels::AbsoluteSpec& table = c_.position.absolute;
   if (c_.position.kind == kernels::PositionKind::kLearned) {
     ASSIGN_OR_RETURN(w->position_table,
-                     loader_.Load(Global(layout_.position_table) + ".weight", table.table_rows, h));
+                     loader_.Load(Global(layout_.position_table) + ".weight", table.table_rows, h,
+                                  kernels::WeightFormat::kF32));
   } else if (c_.position.kind == kernels::PositionKind::kSinusoidal) {
-    const std::vector<float> rows =
-        kernels::SinusoidalPositionTable(table.table_rows, static_cast<int>(h), table.padding_idx);
-    w->position_table.rows = table.table_rows;
-    w->position_table.cols = h;
-    w->position_table.data.assign(rows.begin(), rows.end());
+    w->position_table = Weight::FromF32(
+        kernels::SinusoidalPositionTable(table.table_rows, static_cast<int>(h), table.padding_idx),
+        table.table_rows, h);
   }
   return absl::OkStatus();
 }
@@ -196,7 +203,8 @@ absl::Status LayoutReader::ReadHead(DecoderWeights* w) const {
   const std::string head = Global(layout_.lm_head);
   if (!c_.tie_word_embeddings) {
     ASSIGN_OR_RETURN(w->lm_head,
-                     loader_.Load(head + ".weight", c_.vocab_size, w->embed_tokens.cols));
+                     loader_.Load(head + ".weight", c_.vocab_size, w->embed_tokens.cols(),
+                                  FormatOf(head, WeightRole::kLmHead)));
   }
   if (c_.lm_head_bias) {
     ASSIGN_OR_RETURN(w->lm_head_bias, loader_.LoadVector(head + ".bias", c_.vocab_size));
@@ -235,44 +243,50 @@ int64_t RowBlockIndex(FusedQkvLayout layout, int part, int head, int num_heads, 
 }  // namespace
 
 void DeinterleaveQkv(FusedQkvLayout layout, int num_heads, int num_kv_heads, int head_dim,
-                     Matrix* weight, std::vector<float>* bias) {
+                     Weight* weight, std::vector<float>* bias) {
   if (layout == FusedQkvLayout::kStacked) return;
-  const int64_t cols = weight->cols;
-  WeightVector rows(weight->data.size());
+  // Whole rows move (a row never splits a quantized block), so any format reorders the same way.
+  Weight rows = Weight::Allocate(weight->format(), weight->rows(), weight->cols());
+  const int64_t head_bytes = head_dim * weight->row_bytes();
   std::vector<float> bias_rows(bias->size());
   int64_t dst_block = 0;
   for (int part = 0; part < 3; ++part) {
     const int heads = part == 0 ? num_heads : num_kv_heads;
     for (int head = 0; head < heads; ++head, ++dst_block) {
       const int64_t src_block = RowBlockIndex(layout, part, head, num_heads, num_kv_heads);
-      std::copy_n(weight->data.begin() + src_block * head_dim * cols, head_dim * cols,
-                  rows.begin() + dst_block * head_dim * cols);
+      std::memcpy(rows.MutableRow(dst_block * head_dim), weight->Row(src_block * head_dim),
+                  size_t(head_bytes));
       if (!bias->empty()) {
         std::copy_n(bias->begin() + src_block * head_dim, head_dim,
                     bias_rows.begin() + dst_block * head_dim);
       }
     }
   }
-  weight->data = std::move(rows);
+  *weight = std::move(rows);
   *bias = std::move(bias_rows);
 }
 
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const ModelConfig& config,
                                                   const CheckpointLayout& layout,
-                                                  const TensorStore& store) {
-  ASSIGN_OR_RETURN(DecoderWeights weights, LayoutReader(config, layout, store).Read());
+                                                  const TensorStore& store,
+                                                  const WeightFormatPolicy& formats) {
+  ASSIGN_OR_RETURN(DecoderWeights weights, LayoutReader(config, layout, store, formats).Read());
   RETURN_IF_ERROR(ValidateDecoder(config, weights));
   return weights;
 }
 
-absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir) {
+absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir,
+                                               const WeightFormatOptions& options) {
+  ASSIGN_OR_RETURN(const WeightFormatPolicy formats, WeightFormatPolicy::Create(options));
   ModelCheckpoint checkpoint;
   ASSIGN_OR_RETURN(checkpoint.config, LoadModelConfig(dir));
   ASSIGN_OR_RETURN(auto store, TensorStore::Open(dir));
   // LoadModelConfig only accepts model types that have a family.
   const ModelFamily& family = *FindModelFamily(checkpoint.config.model_type);
-  ASSIGN_OR_RETURN(checkpoint.weights,
-                   LoadDecoderWeights(checkpoint.config, family.layout(checkpoint.config), *store));
+  ASSIGN_OR_RETURN(
+      checkpoint.weights,
+      LoadDecoderWeights(checkpoint.config, family.layout(checkpoint.config), *store, formats));
+  checkpoint.weight_formats = formats.Describe();
   return checkpoint;
 }
 

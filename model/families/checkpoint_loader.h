@@ -9,19 +9,23 @@
 #include "model/decoder_weights.h"
 #include "model/families/layout.h"
 #include "model/safetensors.h"
+#include "model/weight_formats.h"
 
 namespace ropewire::model {
 
-absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir);
+// `options` choose the matrices' storage formats (model/weight_formats.h).
+absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir,
+                                               const WeightFormatOptions& options = {});
 
 // The decoder weights `config` describes, read from `store` as `layout` names them. Errors name
 // the file and the tensor (missing, mis-shaped, an unsupported dtype).
 absl::StatusOr<DecoderWeights> LoadDecoderWeights(const ModelConfig& config,
                                                   const CheckpointLayout& layout,
-                                                  const TensorStore& store);
+                                                  const TensorStore& store,
+                                                  const WeightFormatPolicy& formats);
 
 // Reorders the rows of a fused qkv weight (and its bias when non-empty) into [q; k; v].
 void DeinterleaveQkv(FusedQkvLayout layout, int num_heads, int num_kv_heads, int head_dim,
-                     Matrix* weight, std::vector<float>* bias);
+                     Weight* weight, std::vector<float>* bias);
 
 }  // namespace ropewire::model

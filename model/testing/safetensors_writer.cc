@@ -1,5 +1,7 @@
 #include "model/testing/safetensors_writer.h"
 
+#include "kernels/float16.h"
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -25,45 +27,14 @@ void AppendValues(const TensorToWrite& t, std::string* out) {
     if (t.dtype == DType::kF32) {
       out->append(reinterpret_cast<const char*>(&v), 4);
     } else {
-      const uint16_t h = t.dtype == DType::kBF16 ? FloatToBf16(v) : FloatToHalf(v);
+      const uint16_t h =
+          t.dtype == DType::kBF16 ? kernels::FloatToBf16(v) : kernels::FloatToHalf(v);
       out->append(reinterpret_cast<const char*>(&h), 2);
     }
   }
 }
 
 }  // namespace
-
-uint16_t FloatToBf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  if (std::isnan(value)) return 0x7fc0;
-  const uint32_t rounding = 0x7fff + ((bits >> 16) & 1);
-  return static_cast<uint16_t>((bits + rounding) >> 16);
-}
-
-uint16_t FloatToHalf(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  const uint16_t sign = (bits >> 16) & 0x8000;
-  const int32_t exponent = int32_t((bits >> 23) & 0xff) - 127 + 15;
-  uint32_t mantissa = bits & 0x7fffff;
-  if (std::isnan(value)) return sign | 0x7e00;
-  if (exponent >= 31) return sign | 0x7c00;  // overflow to infinity
-  if (exponent <= 0) {                       // subnormal or zero
-    if (exponent < -10) return sign;
-    mantissa |= 0x800000;
-    const int shift = 14 - exponent;
-    uint32_t half = mantissa >> shift;
-    const uint32_t rest = mantissa & ((1u << shift) - 1);
-    const uint32_t midpoint = 1u << (shift - 1);
-    if (rest > midpoint || (rest == midpoint && (half & 1))) ++half;
-    return sign | static_cast<uint16_t>(half);
-  }
-  uint32_t half = (uint32_t(exponent) << 10) | (mantissa >> 13);
-  const uint32_t rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) ++half;  // may carry into the exponent
-  return sign | static_cast<uint16_t>(half);
-}
 
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors) {
   nlohmann::json header = nlohmann::json::object();

@@ -20,8 +20,4 @@ struct TensorToWrite {
 
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors);
 
-// Round-to-nearest-even conversions used on write.
-uint16_t FloatToBf16(float value);
-uint16_t FloatToHalf(float value);
-
 }  // namespace ropewire::model
