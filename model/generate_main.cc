@@ -51,7 +51,8 @@ bool ParseIds(const std::string& text, std::vector<int32_t>* ids) {
 }
 
 void Register(ropewire::base::CliFlags& flags, Options& o) {
-  flags.Add("model", &o.model, "Hugging Face model directory (config.json + *.safetensors)");
+  flags.Add("model", &o.model,
+            "Hugging Face model directory (config.json + *.safetensors) or a GGUF file");
   flags.Add("prompt-token-ids", &o.prompt_token_ids, "comma-separated prompt token ids");
   flags.Add("max-tokens", &o.max_tokens, "number of tokens to generate");
   flags.Add("logits", &o.logits, "also print the logits of the last position fed to the model");

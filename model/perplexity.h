@@ -13,14 +13,14 @@
 namespace ropewire::model {
 
 struct PerplexityOptions {
-  int context = 512;         // tokens per window
-  int max_windows = 0;       // 0: every whole window the text holds
-  int32_t bos_token_id = -1; // replaces each window's first token when >= 0
+  int context = 512;          // tokens per window
+  int max_windows = 0;        // 0: every whole window the text holds
+  int32_t bos_token_id = -1;  // replaces each window's first token when >= 0
 };
 
 struct PerplexityResult {
-  double perplexity = 0;     // exp(mean negative log-likelihood)
-  double mean_nll = 0;       // nats per scored token
+  double perplexity = 0;  // exp(mean negative log-likelihood)
+  double mean_nll = 0;    // nats per scored token
   int64_t scored_tokens = 0;
   int windows = 0;
 };
