@@ -284,7 +284,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
     reactor->Finish(StillLoading());
     return reactor;
   }
-  FillModelInfo(*engine, tokenizer != nullptr, device_, path, response);
+  FillModelInfo(*engine, tokenizer.get(), device_, path, response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

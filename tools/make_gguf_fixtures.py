@@ -133,9 +133,13 @@ def generation(model, tok):
         for position in range(len(ids) - 3, len(ids)):
             values, top = torch.topk(logits[position], 32)
             last.append({"position": position, "ids": top.tolist(), "logits": values.tolist()})
-        greedy = model.generate(torch.tensor([ids]), max_new_tokens=48, do_sample=False,
-                                eos_token_id=None, pad_token_id=tok.pad_token_id,
-                                output_scores=True, return_dict_in_generate=True)
+        # An explicit all-ones mask: without one, generate() masks every prompt token equal to
+        # the pad id, and SmolLM2's pad id is <|im_end|>, which every ChatML prompt holds.
+        input_ids = torch.tensor([ids])
+        greedy = model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
+                                max_new_tokens=48, do_sample=False, eos_token_id=None,
+                                pad_token_id=tok.pad_token_id, output_scores=True,
+                                return_dict_in_generate=True)
         continuation = greedy.sequences[0, len(ids):].tolist()
         # Top-1 minus top-2 logit at each greedy step: where a quantized model may swap tokens.
         margins = []
