@@ -47,13 +47,15 @@ PrefillFlops PrefillFlopCount(const LlamaShape& s, int64_t tokens) {
   return flops;
 }
 
-absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& dir, int threads,
-                                                             int max_tokens) {
+absl::StatusOr<std::unique_ptr<ModelBench>> ModelBench::Load(const std::string& path, int threads,
+                                                             int max_tokens,
+                                                             const std::string& weight_dtype) {
   model::ExecutorOptions options;
+  options.weight_dtype = weight_dtype;
   options.block_size = kBlockSize;
   options.num_blocks = (max_tokens + kBlockSize - 1) / kBlockSize;
   options.num_threads = threads;
-  ASSIGN_OR_RETURN(auto executor, model::LoadExecutor(dir, options));
+  ASSIGN_OR_RETURN(auto executor, model::LoadExecutor(path, options));
   std::unique_ptr<ModelBench> bench(new ModelBench(std::move(executor)));
   bench->blocks_.resize(options.num_blocks);
   std::iota(bench->blocks_.begin(), bench->blocks_.end(), 0);

@@ -34,10 +34,12 @@ PrefillFlops PrefillFlopCount(const LlamaShape& shape, int64_t tokens);
 
 class ModelBench {
  public:
-  // Loads the model in `dir` with `threads` CPU threads and a KV cache sized for one sequence of
+  // Loads the model at `path` (a directory or a GGUF file) with `threads` CPU threads, its
+  // matrices in `weight_dtype` (--weight-dtype), and a KV cache sized for one sequence of
   // `max_tokens` tokens.
-  static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir, int threads,
-                                                          int max_tokens);
+  static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& path, int threads,
+                                                          int max_tokens,
+                                                          const std::string& weight_dtype = "auto");
 
   // Prefills a random prompt of `prompt_len` tokens (untimed), then times `steps` greedy decode
   // steps, each one token through the model plus the argmax. Returns tokens per second.
