@@ -16,6 +16,7 @@
 #include "base/cli_flags.h"
 #include "model/config_json.h"
 #include "model/executor.h"
+#include "model/gguf/gguf_weights.h"
 #include "model/greedy.h"
 #include "model/model_info.h"
 #include "nlohmann/json.hpp"
@@ -65,8 +66,9 @@ void Register(ropewire::base::CliFlags& flags, Options& o) {
   flags.Add("info", &o.info, "print the resolved model configuration as JSON and exit");
 }
 
-int PrintInfo(const std::string& dir) {
-  auto config = ropewire::model::LoadModelConfig(dir);
+int PrintInfo(const std::string& path) {
+  auto config = ropewire::model::IsGgufModelPath(path) ? ropewire::model::LoadGgufModelConfig(path)
+                                                       : ropewire::model::LoadModelConfig(path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
   std::cout << ropewire::model::ModelInfoJson(*config).dump(2) << "\n";
   return 0;

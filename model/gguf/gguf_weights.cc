@@ -261,6 +261,13 @@ bool IsGgufModelPath(const std::string& path) {
   return std::filesystem::is_regular_file(path, error);
 }
 
+absl::StatusOr<ModelConfig> LoadGgufModelConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(path));
+  ASSIGN_OR_RETURN(GgufModelDescription model, DescribeGgufModel(*file));
+  if (model.qk_rows_interleaved) RETURN_IF_ERROR(UseInterleavedRope(&model.config));
+  return model.config;
+}
+
 absl::StatusOr<ModelCheckpoint> LoadGgufCheckpoint(const std::string& path,
                                                    const WeightFormatOptions& options) {
   ASSIGN_OR_RETURN(const WeightFormatPolicy formats, WeightFormatPolicy::Create(options));

@@ -23,6 +23,10 @@ namespace ropewire::model {
 // Whether `path` names a GGUF model (a file, where a Hugging Face model is a directory).
 bool IsGgufModelPath(const std::string& path);
 
+// The ModelConfig of the GGUF model at `path` as it is served (RoPE layout included), without
+// reading its weights.
+absl::StatusOr<ModelConfig> LoadGgufModelConfig(const std::string& path);
+
 // Config (from the metadata), weights and formats of the GGUF model at `path`. Errors name the
 // file and what is wrong: malformed file, unsupported architecture, missing metadata or tensor,
 // a tensor whose shape disagrees with the metadata, an unsupported tensor type.

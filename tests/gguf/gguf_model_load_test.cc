@@ -18,6 +18,7 @@
 #include "kernels/weight_format.h"
 #include "model/executor.h"
 #include "model/families/checkpoint_loader.h"
+#include "model/gguf/gguf_weights.h"
 #include "model/gguf/qk_permutation.h"
 #include "model/greedy.h"
 #include "model/testing/safetensors_writer.h"
@@ -238,9 +239,13 @@ TEST_F(GgufModelLoadTest, F32FileComputesItsHfDirectory) {
   model.WriteHfDirectory((dir_ / "hf").string());
   auto hf = LoadCheckpoint((dir_ / "hf").string());
   ASSERT_TRUE(hf.ok()) << hf.status();
-  auto gguf = LoadCheckpoint(Write(model.Gguf()));
+  const std::string path = Write(model.Gguf());
+  auto gguf = LoadCheckpoint(path);
   ASSERT_TRUE(gguf.ok()) << gguf.status();
   EXPECT_EQ(gguf->config.position.rope.layout, kernels::RopeLayout::kInterleaved);
+  auto config = LoadGgufModelConfig(path);  // what ropewire-generate --info prints
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->position.rope.layout, kernels::RopeLayout::kInterleaved);
   EXPECT_EQ(hf->config.position.rope.layout, kernels::RopeLayout::kNeox);
   EXPECT_EQ(gguf->weights.layers[0].qkv.format(), WeightFormat::kF32);
   ExpectNear(Logits(std::move(*gguf)), Logits(std::move(*hf)), 1e-4f);
