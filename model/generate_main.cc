@@ -16,6 +16,7 @@
 #include "base/cli_flags.h"
 #include "model/config_json.h"
 #include "model/executor.h"
+#include "model/gguf/gguf_weights.h"
 #include "model/greedy.h"
 #include "model/model_info.h"
 #include "nlohmann/json.hpp"
@@ -54,7 +55,8 @@ bool ParseIds(const std::string& text, std::vector<int32_t>* ids) {
 }
 
 void Register(ropewire::base::CliFlags& flags, Options& o) {
-  flags.Add("model", &o.model, "Hugging Face model directory (config.json + *.safetensors)");
+  flags.Add("model", &o.model,
+            "Hugging Face model directory (config.json + *.safetensors) or a GGUF file");
   flags.Add("prompt-token-ids", &o.prompt_token_ids, "comma-separated prompt token ids");
   flags.Add("max-tokens", &o.max_tokens, "number of tokens to generate");
   flags.Add("logits", &o.logits, "also print the logits of the last position fed to the model");
@@ -70,8 +72,9 @@ void Register(ropewire::base::CliFlags& flags, Options& o) {
   flags.Add("info", &o.info, "print the resolved model configuration as JSON and exit");
 }
 
-int PrintInfo(const std::string& dir) {
-  auto config = ropewire::model::LoadModelConfig(dir);
+int PrintInfo(const std::string& path) {
+  auto config = ropewire::model::IsGgufModelPath(path) ? ropewire::model::LoadGgufModelConfig(path)
+                                                       : ropewire::model::LoadModelConfig(path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
   std::cout << ropewire::model::ModelInfoJson(*config).dump(2) << "\n";
   return 0;

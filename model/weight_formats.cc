@@ -45,6 +45,11 @@ WeightFormat WeightFormatPolicy::For(WeightRole role, DType stored) const {
   }
 }
 
+WeightFormat WeightFormatPolicy::ForStoredFormat(WeightRole role, WeightFormat stored) const {
+  if (quantized_) return role == WeightRole::kProjection ? projections_ : WeightFormat::kQ8_0;
+  return keep_stored_ ? stored : dense_;
+}
+
 std::string WeightFormatPolicy::Describe() const {
   if (quantized_) {
     return absl::StrCat(kernels::WeightFormatName(projections_), " (embeddings and LM head q8_0)");

@@ -2,7 +2,8 @@
 // --weight-dtype and --quantization (DESIGN.md decision 9: nothing is widened to f32 unless f32
 // was asked for).
 //
-//   --weight-dtype auto   every matrix keeps the float type it is stored in (f32, bf16, f16)
+//   --weight-dtype auto   every matrix keeps the type it is stored in (f32, bf16, f16; a GGUF
+//                         file's Q8_0 / Q4_0 / Q4_1 tensors too)
 //                  f32 | bf16 | f16   every matrix in that type
 //   --quantization int8 | q8_0   projections, embeddings and LM head in Q8_0
 //                  int4 | q4_0   projections in Q4_0; embeddings and LM head in Q8_0
@@ -37,6 +38,9 @@ class WeightFormatPolicy {
 
   // The format of a matrix playing `role`, stored as `stored` in the checkpoint.
   kernels::WeightFormat For(WeightRole role, DType stored) const;
+  // The same for a matrix already stored in a weight format (a GGUF tensor): kept as it is
+  // unless a flag asks for another format.
+  kernels::WeightFormat ForStoredFormat(WeightRole role, kernels::WeightFormat stored) const;
   bool quantized() const { return quantized_; }
   // "auto", "bf16", "q4_0 (LM head q8_0)", ... for logs and model info.
   std::string Describe() const;

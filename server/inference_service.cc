@@ -194,7 +194,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   const Model model = CurrentModel();
   if (!model.engine) return FinishUnary(context, StillLoading(), call);
   v1::ModelInfo response;
-  FillModelInfo(*model.engine, model.tokenizer != nullptr, device_, model.path, &response);
+  FillModelInfo(*model.engine, model.tokenizer.get(), device_, model.path, &response);
   return FinishUnary(context, SerializeResponse(response, response_buffer), call);
 }
 

@@ -4,8 +4,8 @@
 
 namespace ropewire::server {
 
-void FillModelInfo(const scheduler::Engine& engine, bool has_tokenizer, const std::string& device,
-                   const std::string& model_path, v1::ModelInfo* info) {
+void FillModelInfo(const scheduler::Engine& engine, const tokenizer::ModelTokenizer* tokenizer,
+                   const std::string& device, const std::string& model_path, v1::ModelInfo* info) {
   const model::ModelConfig& c = engine.model_config();
   info->set_model_type(c.model_type);
   info->set_architecture(c.architecture);
@@ -19,7 +19,10 @@ void FillModelInfo(const scheduler::Engine& engine, bool has_tokenizer, const st
   info->set_block_size(engine.block_size());
   info->set_kv_cache_blocks(engine.num_blocks());
   info->set_kv_cache_tokens(uint64_t(engine.num_blocks()) * engine.block_size());
-  info->set_has_tokenizer(has_tokenizer);
+  info->set_has_tokenizer(tokenizer != nullptr);
+  if (tokenizer != nullptr && tokenizer->config.chat_template) {
+    info->set_chat_template(*tokenizer->config.chat_template);
+  }
   for (int32_t id : engine.scheduler_config().eos_token_ids) info->add_eos_token_ids(id);
   info->set_device(device);
   info->set_model_path(model_path);

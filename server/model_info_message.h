@@ -5,10 +5,12 @@
 
 #include "ropewire/v1/inference.pb.h"
 #include "scheduler/engine.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::server {
 
-void FillModelInfo(const scheduler::Engine& engine, bool has_tokenizer, const std::string& device,
-                   const std::string& model_path, v1::ModelInfo* info);
+// `tokenizer` is null when the server runs without one.
+void FillModelInfo(const scheduler::Engine& engine, const tokenizer::ModelTokenizer* tokenizer,
+                   const std::string& device, const std::string& model_path, v1::ModelInfo* info);
 
 }  // namespace ropewire::server

@@ -6,7 +6,7 @@ namespace ropewire::server {
 
 void RegisterFlags(base::CliFlags& f, ServerOptions& o) {
   f.Add("model", &o.model,
-        "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)");
+        "Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a GGUF file");
   f.Add("host", &o.host, "address to listen on");
   f.Add("port", &o.port, "port to listen on");
   f.Add("device", &o.device, "cpu or cuda (builds with the CUDA backend, on a machine with a GPU)");

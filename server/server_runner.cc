@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/executor.h"
+#include "model/gguf/gguf_weights.h"
 #include "scheduler/engine.h"
 #include "server/api_keys.h"
 #include "server/health_service.h"
@@ -21,6 +22,7 @@
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace ropewire::server {
@@ -51,12 +53,28 @@ struct LoadedModel {
   std::shared_ptr<const tokenizer::ModelTokenizer> tokenizer;
 };
 
+// A GGUF file's tokenizer comes from its metadata (chat template included); a directory's from
+// its tokenizer.json and config files, when it has one (null: token ids only).
+absl::StatusOr<std::shared_ptr<const tokenizer::ModelTokenizer>> LoadTokenizer(
+    const std::string& model) {
+  absl::StatusOr<tokenizer::ModelTokenizer> tokenizer;
+  if (model::IsGgufModelPath(model)) {
+    tokenizer = tokenizer::LoadGgufTokenizer(model);
+  } else if (std::filesystem::exists(model + "/tokenizer.json")) {
+    tokenizer = tokenizer::LoadModelTokenizer(model);
+  } else {
+    return nullptr;
+  }
+  if (!tokenizer.ok()) return tokenizer.status();
+  return std::make_shared<const tokenizer::ModelTokenizer>(std::move(*tokenizer));
+}
+
 absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options, ServerMetrics* metrics) {
   LoadedModel loaded;
-  if (!options.no_tokenizer && std::filesystem::exists(options.model + "/tokenizer.json")) {
-    auto tokenizer = tokenizer::LoadModelTokenizer(options.model);
+  if (!options.no_tokenizer) {
+    auto tokenizer = LoadTokenizer(options.model);
     if (!tokenizer.ok()) return tokenizer.status();
-    loaded.tokenizer = std::make_shared<tokenizer::ModelTokenizer>(std::move(*tokenizer));
+    loaded.tokenizer = std::move(*tokenizer);
   }
   model::ExecutorOptions executor_options;
   executor_options.device = options.device;

@@ -1,18 +1,22 @@
-// ropewire-tokenize: encode stdin with a tokenizer.json, or decode a JSON array of ids.
+// ropewire-tokenize: encode stdin with a tokenizer.json or a GGUF file's tokenizer, or decode a
+// JSON array of ids.
 //
 //   ropewire-tokenize PATH [--decode] [--no-special]
 //
-// PATH is a tokenizer.json file or a model directory holding one. Encoding reads all of stdin
-// as UTF-8 (byte for byte, including a trailing newline) and prints the ids as a JSON array.
+// PATH is a tokenizer.json file, a model directory holding one, or a .gguf file. Encoding reads
+// all of stdin as UTF-8 (byte for byte, including a trailing newline) and prints the ids as a
+// JSON array.
 // --decode reads a JSON array of ids and prints the text exactly, with no newline added.
 // --no-special: when encoding, do not add BOS/EOS; when decoding, leave out special tokens.
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -20,7 +24,7 @@ namespace {
 using ropewire::tokenizer::Tokenizer;
 
 constexpr char kUsage[] =
-    "usage: ropewire-tokenize PATH/tokenizer.json [--decode] [--no-special]\n"
+    "usage: ropewire-tokenize PATH/tokenizer.json|MODEL.gguf [--decode] [--no-special]\n"
     "  encodes stdin (UTF-8) and prints the token ids as a JSON array;\n"
     "  --decode     read a JSON array of ids on stdin and print the text\n"
     "  --no-special do not add BOS/EOS (encode) / skip special tokens (decode)\n";
@@ -96,11 +100,19 @@ int main(int argc, char** argv) {
   if (std::filesystem::is_directory(path, error)) {
     path = (std::filesystem::path(path) / "tokenizer.json").string();
   }
-  auto tokenizer = Tokenizer::FromFile(path);
-  if (!tokenizer.ok()) return Fail(std::string(tokenizer.status().message()));
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (path.ends_with(".gguf")) {
+    auto model_tokenizer = ropewire::tokenizer::LoadGgufTokenizer(path);
+    if (!model_tokenizer.ok()) return Fail(std::string(model_tokenizer.status().message()));
+    tokenizer = std::move(model_tokenizer->tokenizer);
+  } else {
+    auto loaded = Tokenizer::FromFile(path);
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    tokenizer = *std::move(loaded);
+  }
   const std::string input{std::istreambuf_iterator<char>(std::cin),
                           std::istreambuf_iterator<char>()};
   if (std::cin.bad()) return Fail("reading stdin failed");
-  if (options.decode) return Decode(**tokenizer, input, options.no_special);
-  return Encode(**tokenizer, input, !options.no_special);
+  if (options.decode) return Decode(*tokenizer, input, options.no_special);
+  return Encode(*tokenizer, input, !options.no_special);
 }

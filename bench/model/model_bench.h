@@ -60,7 +60,7 @@ void ResetPeakRss();
 
 class ModelBench {
  public:
-  // Loads the model in `dir` with `options`' storage formats and threads, and a KV cache sized
+  // Loads the model at `dir` (a directory or a GGUF file) with `options`' storage formats and threads, and a KV cache sized
   // for one sequence of `max_tokens` tokens.
   static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir,
                                                           model::ExecutorOptions options,

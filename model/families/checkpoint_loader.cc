@@ -8,6 +8,7 @@
 #include "base/status_macros.h"
 #include "model/config_json.h"
 #include "model/families/registry.h"
+#include "model/gguf/gguf_weights.h"
 
 namespace ropewire::model {
 namespace {
@@ -277,6 +278,7 @@ absl::StatusOr<DecoderWeights> LoadDecoderWeights(const ModelConfig& config,
 
 absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir,
                                                const WeightFormatOptions& options) {
+  if (IsGgufModelPath(dir)) return LoadGgufCheckpoint(dir, options);
   ASSIGN_OR_RETURN(const WeightFormatPolicy formats, WeightFormatPolicy::Create(options));
   ModelCheckpoint checkpoint;
   ASSIGN_OR_RETURN(checkpoint.config, LoadModelConfig(dir));

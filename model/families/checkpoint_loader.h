@@ -13,7 +13,8 @@
 
 namespace ropewire::model {
 
-// `options` choose the matrices' storage formats (model/weight_formats.h).
+// `options` choose the matrices' storage formats (model/weight_formats.h). A path naming a file
+// rather than a directory is a GGUF model (model/gguf/gguf_weights.h).
 absl::StatusOr<ModelCheckpoint> LoadCheckpoint(const std::string& dir,
                                                const WeightFormatOptions& options = {});
 

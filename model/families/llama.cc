@@ -8,6 +8,22 @@
 
 namespace ropewire::model {
 
+namespace {
+
+// Sizes far beyond any model's: a value past them is a corrupt file, refused before it sizes
+// per-layer or per-frequency tables (or overflows the int the config keeps counts in).
+constexpr int64_t kMaxCount = int64_t(1) << 16;  // layers, heads, head_dim
+constexpr int64_t kMaxWidth = int64_t(1) << 24;  // vocabulary, hidden and intermediate sizes
+
+absl::Status CheckAtMost(const JsonReader& json, const std::string& key, int64_t value,
+                         int64_t limit) {
+  if (value <= limit) return absl::OkStatus();
+  return json.Error(key,
+                    absl::StrCat("is ", value, ", more than any model has (at most ", limit, ")"));
+}
+
+}  // namespace
+
 absl::Status ParseLlamaDimensions(const JsonReader& json, const RopeRules& rope, ModelConfig* c) {
   ASSIGN_OR_RETURN(c->vocab_size, json.PositiveInt("vocab_size"));
   ASSIGN_OR_RETURN(c->hidden_size, json.PositiveInt("hidden_size"));
@@ -15,6 +31,12 @@ absl::Status ParseLlamaDimensions(const JsonReader& json, const RopeRules& rope,
   ASSIGN_OR_RETURN(int64_t layers, json.PositiveInt("num_hidden_layers"));
   ASSIGN_OR_RETURN(int64_t heads, json.PositiveInt("num_attention_heads"));
   ASSIGN_OR_RETURN(int64_t kv_heads, json.PositiveInt("num_key_value_heads", heads));
+  RETURN_IF_ERROR(CheckAtMost(json, "vocab_size", c->vocab_size, kMaxWidth));
+  RETURN_IF_ERROR(CheckAtMost(json, "hidden_size", c->hidden_size, kMaxWidth));
+  RETURN_IF_ERROR(CheckAtMost(json, "intermediate_size", c->intermediate_size, kMaxWidth));
+  RETURN_IF_ERROR(CheckAtMost(json, "num_hidden_layers", layers, kMaxCount));
+  RETURN_IF_ERROR(CheckAtMost(json, "num_attention_heads", heads, kMaxCount));
+  RETURN_IF_ERROR(CheckAtMost(json, "num_key_value_heads", kv_heads, kMaxCount));
   c->num_layers = static_cast<int>(layers);
   c->num_heads = static_cast<int>(heads);
   c->num_kv_heads = static_cast<int>(kv_heads);
@@ -27,6 +49,7 @@ absl::Status ParseLlamaDimensions(const JsonReader& json, const RopeRules& rope,
     return json.Error("hidden_size", "must be divisible by num_attention_heads");
   }
   ASSIGN_OR_RETURN(int64_t head_dim, json.PositiveInt("head_dim", c->hidden_size / heads));
+  RETURN_IF_ERROR(CheckAtMost(json, "head_dim", head_dim, kMaxCount));
   c->head_dim = static_cast<int>(head_dim);
   ASSIGN_OR_RETURN(c->max_position_embeddings, json.PositiveInt("max_position_embeddings"));
   ASSIGN_OR_RETURN(double eps, json.Double("rms_norm_eps", 1e-6));
