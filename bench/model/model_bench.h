@@ -60,8 +60,8 @@ void ResetPeakRss();
 
 class ModelBench {
  public:
-  // Loads the model at `dir` (a directory or a GGUF file) with `options`' storage formats and threads, and a KV cache sized
-  // for one sequence of `max_tokens` tokens.
+  // Loads the model at `dir` (a directory or a GGUF file) with `options`' storage formats and
+  // threads, and a KV cache sized for one sequence of `max_tokens` tokens.
   static absl::StatusOr<std::unique_ptr<ModelBench>> Load(const std::string& dir,
                                                           model::ExecutorOptions options,
                                                           int max_tokens);
