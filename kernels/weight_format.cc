@@ -52,7 +52,7 @@ __attribute__((target("avx,f16c"))) void HalfToFloatsF16c(const uint16_t* src, i
 
 void HalfToFloats(const uint16_t* src, int64_t n, float* dst) {
 #ifdef ROPEWIRE_X86
-  static const bool f16c = __builtin_cpu_supports("f16c");
+  static const bool f16c = cpu::CpuHasF16c();
   if (f16c) {
     HalfToFloatsF16c(src, n, dst);
     return;

@@ -198,8 +198,8 @@ void RowRangeFor(const RowsArgs& x, int64_t m, int64_t row_begin, int64_t row_en
 }  // namespace
 
 bool WeightGemvAvx2Available() {
-  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                __builtin_cpu_supports("f16c");
+  static const bool available =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
   return available;
 }
 

@@ -42,7 +42,7 @@ __attribute__((target("f16c"))) uint16_t HardwareHalf(float x) {
 __attribute__((target("f16c"))) float HardwareHalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
 
 TEST(Float16, HalfConversionsMatchTheHardware) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no F16C on this CPU";
+  if (!cpu::CpuHasF16c()) GTEST_SKIP() << "no F16C on this CPU";
   // Every half value round trips, and a spread of f32 bit patterns (normal, subnormal, huge,
   // ties) narrows exactly as vcvtps2ph does.
   for (uint32_t h = 0; h < 0x10000; ++h) {
