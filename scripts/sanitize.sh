@@ -24,7 +24,7 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 targets=(scheduler_test engine_test server_unit_test server_e2e_test server_ops_test
          tokenizer_test ropewire-server ropewire-tokenize
          config_json_fuzzer safetensors_fuzzer safetensors_index_fuzzer tokenizer_json_fuzzer
-         tokenizer_encode_fuzzer request_fuzzer)
+         tokenizer_encode_fuzzer request_fuzzer gguf_fuzzer)
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]}"
 # The first report fails the test that caused it.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
