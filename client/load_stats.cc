@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/rpc_util.h"
+#include "proto/status_names.h"
 
 namespace ropewire::client {
 namespace {
@@ -52,7 +53,7 @@ LoadReport BuildReport(const std::vector<RequestRecord>& records, double duratio
   std::vector<double> ttft, tpot, itl_message, itl_token, e2e;
   int64_t messages = 0;
   for (const RequestRecord& r : records) {
-    const std::string code = StatusCodeName(r.code);
+    const std::string code = GrpcStatusCodeName(r.code);
     ++report.status_counts[code];
     if (r.code != grpc::StatusCode::OK) {
       report.first_errors.emplace(code, r.error_message);

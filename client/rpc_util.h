@@ -35,9 +35,6 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Connection& connection, int con
 // Adds the connection's API key to a call, when it has one.
 void Authorize(grpc::ClientContext* context, const Connection& connection);
 
-// The canonical upper-case name of a gRPC status code, e.g. "UNAVAILABLE".
-std::string StatusCodeName(grpc::StatusCode code);
-
 // "CODE_NAME: message", for error lines.
 std::string DescribeStatus(const grpc::Status& status);
 

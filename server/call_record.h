@@ -29,7 +29,4 @@ struct CallRecord {
   double e2e_seconds = 0;               // from `received` to the end of the call
 };
 
-// The canonical upper-case name of a gRPC code, e.g. "RESOURCE_EXHAUSTED".
-const char* StatusCodeName(grpc::StatusCode code);
-
 }  // namespace ropewire::server

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/stubs/logging.h"
+#include "proto/status_names.h"
 #include "server/utf8.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -181,7 +182,7 @@ std::string FormatAccessText(const CallRecord& r) {
   std::string line = absl::StrCat(
       "access method=", r.method, " request_id=\"", EscapeForLog(r.request_id), "\" peer=\"",
       EscapeForLog(r.peer), "\" key=\"", EscapeForLog(r.key_name),
-      "\" code=", StatusCodeName(r.code),
+      "\" code=", GrpcStatusCodeName(r.code),
       " finish=", r.finish_reason.empty() ? "-" : r.finish_reason,
       " prompt_tokens=", r.prompt_tokens, " cached_tokens=", r.cached_prompt_tokens,
       " completion_tokens=", r.completion_tokens, " queue_ms=", Millis(r.queue_seconds),
@@ -195,7 +196,7 @@ std::string FormatAccessJsonMembers(const CallRecord& r) {
   std::string members = absl::StrCat(
       "\"log\":\"access\",\"method\":", JsonString(r.method),
       ",\"request_id\":", JsonString(r.request_id), ",\"peer\":", JsonString(r.peer),
-      ",\"key\":", JsonString(r.key_name), ",\"code\":\"", StatusCodeName(r.code),
+      ",\"key\":", JsonString(r.key_name), ",\"code\":\"", GrpcStatusCodeName(r.code),
       "\",\"finish_reason\":", r.finish_reason.empty() ? "null" : JsonString(r.finish_reason),
       ",\"prompt_tokens\":", r.prompt_tokens, ",\"cached_tokens\":", r.cached_prompt_tokens,
       ",\"completion_tokens\":", r.completion_tokens, ",\"queue_ms\":", JsonMillis(r.queue_seconds),
@@ -216,29 +217,6 @@ AccessLog::AccessLog(LogFormat format) : format_(format), logger_(spdlog::get(kA
 void AccessLog::Write(const CallRecord& record) {
   logger_->info(format_ == LogFormat::kJson ? FormatAccessJsonMembers(record)
                                             : FormatAccessText(record));
-}
-
-const char* StatusCodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
-  }
 }
 
 }  // namespace ropewire::server

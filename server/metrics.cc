@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include "prometheus/text_serializer.h"
+#include "proto/status_names.h"
 
 namespace ropewire::server {
 namespace {
@@ -139,7 +140,7 @@ void ServerMetrics::ObserveInterToken(double seconds) { inter_token_latency_.Obs
 void ServerMetrics::RecordCall(const CallRecord& record) {
   requests_
       .Add({{"method", record.method},
-            {"code", StatusCodeName(record.code)},
+            {"code", GrpcStatusCodeName(record.code)},
             {"finished_reason", record.finish_reason.empty() ? "none" : record.finish_reason}})
       .Increment();
   if (record.finish_reason.empty()) return;  // nothing was generated
