@@ -97,9 +97,16 @@ def k6(target, script, extra):
             "-e", "ITERATIONS=8", "-e", "MAX_TOKENS=8"]
     for item in extra:
         args += ["-e", item]
-    done = subprocess.run(args + [os.path.join(ROOT, "deploy/k6", script)], capture_output=True, text=True,
-                          timeout=120, env=env)
-    return done.returncode, done.stdout + done.stderr
+    for attempt in range(2):
+        done = subprocess.run(args + [os.path.join(ROOT, "deploy/k6", script)], capture_output=True,
+                              text=True, timeout=120, env=env)
+        out = done.stdout + done.stderr
+        # k6's own gRPC streaming code panics now and then (a Go stack trace, seen about once in six
+        # runs of generate_stream.js); that is k6 failing, not the server, so it gets one more run.
+        if "goroutine " not in out:
+            break
+        print(f"note    k6 {script} crashed inside k6 (attempt {attempt + 1}); running it again")
+    return done.returncode, out
 
 
 def check_k6(target):
